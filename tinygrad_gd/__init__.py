@@ -1,0 +1,18 @@
+"""tinygrad_gd: backpropagation is the map, gradient descent is the hiker, the loss is the score.
+
+>>> from tinygrad_gd import Value, no_grad
+>>> w = Value([5.0], requires_grad=True)
+>>> loss = (w - 2) ** 2
+>>> loss.backward()
+>>> with no_grad():
+...     w -= 0.1 * w.grad
+>>> print(f"Gradient: {w.grad.item()}")
+Gradient: 6.0
+>>> print(f"Updated Weight: {w.item()}")
+Updated Weight: 4.4
+"""
+
+from .value import Tensor, Value, concatenate, is_grad_enabled, no_grad, stack, where
+
+__all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "stack", "where"]
+__version__ = "0.1.0"

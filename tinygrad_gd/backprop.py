@@ -1,0 +1,209 @@
+"""The map: how the score changes with every weight. It never moves a weight.
+
+Backpropagation is the chain rule applied in the right order. The forward pass recorded a graph: every Value
+knows its `parents` and the `op` that made it. To get d(score)/d(everything) we visit the nodes from the score
+back to the leaves (reverse topological order), so that when we reach a node, every path from the score to it
+has already delivered its share of the gradient. At each node the op's local rule turns the node's gradient
+into its parents' gradients.
+
+Three functions do it, and nothing else in tinygrad_gd walks a graph:
+
+- `topological_order(root)`: every node once, parents before children (iterative, so a 100,000-deep chain
+  needs no recursion);
+- `walk(root, grad)`: a generator of `(node, gradient)` in reverse topological order; it keeps its pending
+  gradients to itself and never reads or writes `.grad`, so the graph pictures (viz.py) can replay it safely;
+- `backward(root, grad)`: consumes the walk and adds each gradient into `.grad`.
+
+This module reads Values through the small `Node` protocol below and imports nothing else from tinygrad_gd.
+"""
+
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Node(Protocol):
+    """What the walk needs from a graph node (tinygrad_gd's Value provides it)."""
+
+    data: Any
+    grad: Any
+    requires_grad: bool
+    parents: tuple
+    grad_fn: Any  # the ops.Op that made this node (its forward and rules), None for a leaf
+    params: dict
+    saved: tuple  # the parents' versions when this node was made
+    version: int
+    shape: tuple
+    dtype: Any
+    name: str | None
+
+
+def topological_order(root: Node) -> list:
+    """Every node reachable from `root`, each once, parents before children (root last).
+
+    Iterative depth-first search with an explicit stack. Nodes are keyed by `id()`: a Value is not hashed by
+    its numbers, and two equal numbers are still two nodes.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            order.append(node)
+        elif id(node) not in visited:
+            visited.add(id(node))
+            stack.append((node, True))
+            stack.extend((parent, False) for parent in node.parents if id(parent) not in visited)
+    return order
+
+
+def sum_to_shape(g, shape):
+    """Undo broadcasting: sum `g` down to `shape`.
+
+    When x of shape (3,) is added to y of shape (2, 3), x was used twice, so its gradient is the sum of the two
+    rows of the output's gradient. This is the only place in tinygrad_gd where broadcasting meets gradients.
+    """
+    if np.shape(g) == shape:
+        return g
+    extra = np.ndim(g) - len(shape)
+    g = np.sum(g, axis=tuple(range(extra))) if extra > 0 else g
+    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and np.shape(g)[axis] != 1)
+    return np.sum(g, axis=stretched, keepdims=True) if stretched else g
+
+
+def _check_versions(order):
+    """Refuse to backpropagate through data that was changed in place after the forward pass used it."""
+    for node in order:
+        if node.grad_fn is None:
+            continue
+        stale = [(p, v) for p, v in zip((*node.parents, node), (*node.saved, 0), strict=True) if p.version != v]
+        if stale:
+            p, v = stale[0]
+            who = f"'{p.name}'" if p.name else f"a Value of shape {p.shape}"
+            raise RuntimeError(
+                f"{who} was modified in place (version {p.version}, expected {v}) after the forward pass used "
+                f"it in '{node.grad_fn.label(node.params)}'; its gradient would be silently wrong. "
+                f"Run the forward pass again after changing it.")
+
+
+def walk(root: Node, grad):
+    """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
+
+    Pending gradients live in a private dict keyed by `id(node)` and are popped when used: a node's gradient is
+    complete exactly when the walk reaches it, because all its children come before it.
+    """
+    order = topological_order(root)
+    _check_versions(order)
+    pending = {id(root): grad}
+    for node in reversed(order):
+        g = pending.pop(id(node), None)
+        if g is None:
+            continue  # no path from the root needs this node's gradient (a constant)
+        yield node, g
+        op = node.grad_fn
+        if op is None:
+            continue  # a leaf: nothing above it
+        inputs = [parent.data for parent in node.parents]
+        for i, parent in enumerate(node.parents):
+            if parent.requires_grad:
+                parent_g = sum_to_shape(op.vjp(i, g, node.data, inputs, node.params), parent.shape)
+                key = id(parent)
+                pending[key] = pending[key] + parent_g if key in pending else parent_g
+
+
+def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
+    """Fill `.grad` of every node that requires grad with d(root)/d(node).
+
+    Leaves (the weights) *accumulate*: a second backward adds the same amount again, as in PyTorch, which is why
+    optimizers call `zero_grad()` between steps. Intermediate nodes show the gradient of the latest pass.
+
+    `grad` is d(score)/d(root); it may be left out when the root holds one number (the usual loss).
+    `retain_graph` is accepted for PyTorch compatibility. Here the graph is never freed by backward: it lives as
+    long as you hold its output (so you can draw it afterwards), and a repeated backward is always correct.
+
+    The seed example of the gradient-descent article:
+
+    >>> from tinygrad_gd import Value, no_grad
+    >>> w = Value([5.0], requires_grad=True)
+    >>> loss = (w - 2) ** 2
+    >>> loss.backward()
+    >>> w.grad.item()
+    6.0
+    >>> with no_grad():
+    ...     w -= 0.1 * w.grad
+    >>> w.item()
+    4.4
+    """
+    del retain_graph  # nothing is freed, so there is nothing to retain
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() needs a Value that requires grad, but this one does not: none of the Values it was "
+            "computed from has requires_grad=True (or it was computed under no_grad()). "
+            "Create your weights with Value(..., requires_grad=True).")
+    if grad is None:
+        if np.size(root.data) != 1:
+            raise RuntimeError(
+                f"backward() without a gradient works only for a Value with one element (a loss), but this one "
+                f"has shape {root.shape}. Reduce it first (loss.sum() or loss.mean()) or pass the gradient: "
+                f"backward(grad) with grad of shape {root.shape}.")
+        grad = np.ones(root.shape, dtype=root.dtype)[()]
+    else:
+        grad = np.asarray(getattr(grad, "data", grad), dtype=root.dtype)[()]
+        if np.shape(grad) != root.shape:
+            raise ValueError(f"backward(grad): grad has shape {np.shape(grad)} but the Value has shape {root.shape}")
+    for node, g in walk(root, grad):
+        if node.grad_fn is not None:
+            node.grad = g  # an intermediate shows the latest pass
+        elif node.grad is None:
+            node.grad = np.array(g, dtype=node.dtype)[()]  # a fresh copy: g may be shared with another node
+        else:
+            node.grad = node.grad + g  # leaves accumulate across backward calls
+
+
+def _numerical_gradient(fn, arrays, k, eps):
+    """Central differences (f(x + ε) − f(x − ε)) / 2ε for every element of input k."""
+    x = arrays[k]
+    numeric = np.zeros(x.shape)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + eps
+        plus = float(np.sum(fn(*arrays)))
+        x[index] = original - eps
+        minus = float(np.sum(fn(*arrays)))
+        x[index] = original
+        numeric[index] = (plus - minus) / (2 * eps)
+    return numeric
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4):
+    """Check backpropagation against finite differences; return True or raise AssertionError with a table.
+
+    `fn` maps Values to a Value (summed when it holds more than one number); `inputs` are Values. Each input is
+    copied into a fresh float64 leaf that requires grad; the analytic gradient comes from `backward`, the
+    numerical one from central differences, nudging one element at a time by ±eps. Use float64: in float32
+    the differences drown in rounding.
+    """
+    leaf = type(inputs[0])  # the Value class; backprop knows Values only through the Node protocol
+    arrays = [np.array(x.data, dtype=np.float64) for x in inputs]
+    values = [leaf(a.copy(), requires_grad=True) for a in arrays]
+    out = fn(*values)
+    (out.sum() if np.size(out.data) != 1 else out).backward()
+
+    def evaluate(*xs):
+        return fn(*[leaf(x) for x in xs]).data
+
+    for k, value in enumerate(values):
+        analytic = np.zeros(arrays[k].shape) if value.grad is None else np.asarray(value.grad, dtype=np.float64)
+        numeric = _numerical_gradient(evaluate, arrays, k, eps)
+        error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        if np.any(error > 0) or np.any(np.isnan(analytic) != np.isnan(numeric)):
+            worst = np.argsort(-np.nan_to_num(error, nan=np.inf), axis=None)[:5]
+            rows = "\n".join(
+                f"  {str(np.unravel_index(i, arrays[k].shape) if arrays[k].ndim else ()):>14} "
+                f"{analytic.flat[i]:>16.8g} {numeric.flat[i]:>16.8g} {abs(analytic.flat[i] - numeric.flat[i]):>12.3g}"
+                for i in worst if error.flat[i] > 0 or np.isnan(error.flat[i]))
+            raise AssertionError(
+                f"gradcheck failed for input {k} (shape {arrays[k].shape}): backprop and finite differences "
+                f"disagree beyond atol={atol}, rtol={rtol}.\n  {'index':>14} {'backprop':>16} {'numerical':>16} "
+                f"{'|difference|':>12}\n{rows}")
+    return True

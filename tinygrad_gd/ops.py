@@ -1,0 +1,192 @@
+"""The derivative sheet: every operation's forward and its local derivative, side by side, once.
+
+An `Op` pairs a forward function on NumPy data with one *rule* per input. A rule answers one question:
+"if the score changes by `g` per unit of this op's output, how much does it change per unit of input i?"
+That is the vector-Jacobian product, and it is all backpropagation needs from an op.
+
+Every rule has the same signature::
+
+    rule(g, out, *inputs, **params) -> gradient for one input
+
+`g` is d(score)/d(out), `out` is the op's output (rules reuse it where that is cheaper: exp, tanh,
+sigmoid, sqrt), `inputs` are the input arrays and `params` the op's non-differentiable settings (an axis, an
+exponent, an index). Rules never deal with broadcasting: the walk in backprop.py sums every gradient back to its
+input's shape in one place. Rules use only operators and methods that NumPy arrays and Values share, so a later
+higher-order pass can run the very same rules on Values.
+
+This module imports nothing from tinygrad_gd: it is pure NumPy.
+"""
+
+import operator
+
+import numpy as np
+
+
+class Op:
+    """One differentiable operation: a name, a forward on arrays, and one derivative rule per input.
+
+    `name` may hold `{param}` fields, filled from the call's params when shown (`**{exponent}` reads `**2`).
+    A *variadic* op (concatenate, stack) takes any number of inputs and has a single rule that is told which
+    input it is differentiating through the `position` parameter.
+    """
+
+    __slots__ = ("name", "forward", "rules", "variadic")
+
+    def __init__(self, name, forward, *rules, variadic=False):
+        self.name, self.forward, self.rules, self.variadic = name, forward, rules, variadic
+
+    def vjp(self, i, g, out, inputs, params):
+        """The gradient flowing to input `i`, given `g` = d(score)/d(out)."""
+        if self.variadic:
+            return self.rules[0](g, out, *inputs, position=i, **params)
+        return self.rules[i](g, out, *inputs, **params)
+
+    def label(self, params):
+        """The short text drawn for this op in a graph, e.g. `+`, `**2`, `sum`."""
+        return self.name.format_map(params) if "{" in self.name else self.name
+
+    def __repr__(self):
+        return f"Op({self.name!r})"
+
+
+def _sign(x):
+    """-1, 0 or +1 elementwise, as a float mask (a constant: masks carry no gradient)."""
+    return (np.greater(x, 0) * 1.0) - (np.less(x, 0) * 1.0)
+
+
+def _unreduce(g, shape, axis, keepdims):
+    """Give a reduced gradient back its reduced axes (as size 1), so that it broadcasts against the input."""
+    if keepdims or axis is None:
+        return g  # already broadcasts: a scalar, or the axes were kept
+    axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+    return g.reshape([1 if d in axes else n for d, n in enumerate(shape)])
+
+
+# ---- binary, elementwise (broadcasting is undone by the walk, never here) -------------------------------------
+# Forwards use Python's operators, not NumPy's ufuncs: on NumPy scalars they are several times faster.
+ADD = Op("+", operator.add, lambda g, out, x, y: g, lambda g, out, x, y: g)  # d(x+y) = dx + dy
+SUB = Op("-", operator.sub, lambda g, out, x, y: g, lambda g, out, x, y: -g)  # d(x-y) = dx - dy
+MUL = Op("*", operator.mul, lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)  # d(xy) = y dx + x dy
+DIV = Op("/", operator.truediv,
+         lambda g, out, x, y: g / y,  # d(x/y)/dx = 1/y
+         lambda g, out, x, y: -g * out / y)  # d(x/y)/dy = -x/y² = -out/y
+
+
+def _pow_exponent_rule(g, out, x, y):
+    with np.errstate(invalid="ignore", divide="ignore"):  # ln x of a negative base is NaN, as in PyTorch
+        return g * out * np.log(x)  # d(xʸ)/dy = xʸ·ln x
+
+
+POW = Op("**", operator.pow, lambda g, out, x, y: g * y * x ** (y - 1), _pow_exponent_rule)  # d(xʸ)/dx = y·xʸ⁻¹
+
+# ---- unary, elementwise -----------------------------------------------------------------------------------------
+NEG = Op("neg", operator.neg, lambda g, out, x: -g)  # d(-x) = -dx
+# d(xⁿ) = n·xⁿ⁻¹ dx; for n = 0 the derivative is 0 everywhere (PyTorch's rule), not 0·x⁻¹ = NaN at x = 0.
+POW_SCALAR = Op("**{exponent}", lambda x, exponent: x ** exponent,
+                lambda g, out, x, exponent: g * exponent * x ** (exponent - 1) if exponent != 0 else g * 0.0 * x)
+EXP = Op("exp", np.exp, lambda g, out, x: g * out)  # d eˣ = eˣ dx
+LOG = Op("log", np.log, lambda g, out, x: g / x)  # d ln x = dx / x
+SQRT = Op("sqrt", np.sqrt, lambda g, out, x: g / (2 * out))  # d √x = dx / (2√x)
+ABS = Op("abs", np.abs, lambda g, out, x: g * _sign(x))  # d|x| = sign(x) dx, and 0 at x = 0 (PyTorch's choice)
+TANH = Op("tanh", np.tanh, lambda g, out, x: g * (1 - out * out))  # d tanh = 1 - tanh²
+# σ(x) = 1/(1 + e⁻ˣ) written as exp(−log(1 + e⁻ˣ)): logaddexp never overflows, so x = ±1000 stays finite.
+SIGMOID = Op("sigmoid", lambda x: np.exp(-np.logaddexp(0, -x)),
+             lambda g, out, x: g * out * (1 - out))  # d σ = σ(1 - σ)
+# relu'(0) = 0, as in PyTorch: the kink's gradient is a convention, and 0 keeps dead units dead.
+RELU = Op("relu", lambda x: np.maximum(x, 0), lambda g, out, x: g * np.greater(x, 0))
+CLIP = Op("clip", lambda x, low, high: np.clip(x, low, high),
+          # gradient passes only strictly inside the bounds; at or beyond them the output does not move with x
+          lambda g, out, x, low, high: g * (np.greater(x, -np.inf if low is None else low)
+                                            & np.less(x, np.inf if high is None else high)))
+
+# ---- reductions -------------------------------------------------------------------------------------------------
+SUM = Op("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),  # d Σx = 1 for every x
+         lambda g, out, x, axis, keepdims: np.broadcast_to(_unreduce(g, np.shape(x), axis, keepdims), np.shape(x)))
+MEAN = Op("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),  # d mean = 1/n
+          lambda g, out, x, axis, keepdims: np.broadcast_to(
+              _unreduce(g, np.shape(x), axis, keepdims) * (np.size(out) / np.size(x)), np.shape(x)))
+
+
+def _extreme_rule(g, out, x, axis, keepdims):
+    """d max: the gradient goes to the winner; ties share it equally (PyTorch's amax/amin convention)."""
+    out_b = _unreduce(out, np.shape(x), axis, keepdims)
+    winners = np.equal(x, out_b) * 1.0
+    return _unreduce(g, np.shape(x), axis, keepdims) * winners / winners.sum(axis=axis, keepdims=True)
+
+
+MAX = Op("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), _extreme_rule)
+MIN = Op("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), _extreme_rule)
+
+
+# ---- softmax family (subtracting the max keeps exp from overflowing; it cancels out of the result) -------------
+def _log_softmax(x, axis):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+SOFTMAX = Op("softmax", lambda x, axis: np.exp(_log_softmax(x, axis)),
+             # d softmax: s ⊙ (g − Σ g·s)
+             lambda g, out, x, axis: out * (g - (g * out).sum(axis=axis, keepdims=True)))
+LOG_SOFTMAX = Op("log_softmax", _log_softmax,
+                 # d log_softmax: g − softmax ⊙ Σ g
+                 lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True))
+
+
+# ---- shape ------------------------------------------------------------------------------------------------------
+RESHAPE = Op("reshape", lambda x, shape: np.reshape(x, shape),
+             lambda g, out, x, shape: g.reshape(np.shape(x)))  # reshape back
+TRANSPOSE = Op("transpose", lambda x, axes: np.transpose(x, axes),
+               lambda g, out, x, axes: g.transpose(None if axes is None else np.argsort(axes)))  # inverse perm
+
+
+def _getitem_rule(g, out, x, index):
+    """d x[index]: scatter g back into zeros; repeated integer indices must add up, so use np.add.at."""
+    grad = np.zeros(np.shape(x), dtype=np.result_type(g))
+    np.add.at(grad, index, g)
+    return grad
+
+
+GETITEM = Op("[]", lambda x, index: x[index], _getitem_rule)
+WHERE = Op("where", lambda x, y, condition: np.where(condition, x, y),
+           lambda g, out, x, y, condition: g * condition,  # d where(c, x, y)/dx = c
+           lambda g, out, x, y, condition: g * ~condition)  # ... /dy = not c
+
+
+def _concatenate_rule(g, out, *inputs, axis, position):
+    start = sum(np.shape(x)[axis] for x in inputs[:position])
+    index = [slice(None)] * np.ndim(g)
+    index[axis] = slice(start, start + np.shape(inputs[position])[axis])
+    return g[tuple(index)]  # each input gets back its own slab of the gradient
+
+
+CONCATENATE = Op("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concatenate_rule,
+                 variadic=True)
+STACK = Op("stack", lambda *xs, axis: np.stack(xs, axis=axis),  # each input gets back its own slice
+           lambda g, out, *inputs, axis, position: g[(slice(None),) * (axis % np.ndim(g)) + (position,)],
+           variadic=True)
+
+
+# ---- matrix product ---------------------------------------------------------------------------------------------
+def _as_matrices(g, x, y):
+    """View 1-d operands as matrices (x a row, y a column) the way np.matmul does, and g to match."""
+    x = x.reshape(1, -1) if np.ndim(x) == 1 else x
+    y = y.reshape(-1, 1) if np.ndim(y) == 1 else y
+    batch = np.broadcast_shapes(np.shape(x)[:-2], np.shape(y)[:-2])
+    return g.reshape(batch + (np.shape(x)[-2], np.shape(y)[-1])), x, y
+
+
+def _matmul_rule_x(g, out, x, y):
+    g, x2, y2 = _as_matrices(g, x, y)
+    grad = g @ y2.swapaxes(-1, -2)  # dL/dX = G Yᵀ
+    return grad[..., 0, :] if np.ndim(x) == 1 else grad
+
+
+def _matmul_rule_y(g, out, x, y):
+    g, x2, y2 = _as_matrices(g, x, y)
+    grad = x2.swapaxes(-1, -2) @ g  # dL/dY = Xᵀ G
+    return grad[..., 0] if np.ndim(y) == 1 else grad
+
+
+MATMUL = Op("matmul", operator.matmul, _matmul_rule_x, _matmul_rule_y)
+
+ALL_OPS = {name: op for name, op in globals().items() if isinstance(op, Op)}

@@ -1,0 +1,438 @@
+"""The recorder: a Value holds numbers and remembers which operation made it from which Values.
+
+Every arithmetic on Values goes through `apply(op, *inputs)`: it runs the op's forward on the NumPy data and,
+when gradients are wanted, records the op and its inputs (`parents`) in the result. That record is the
+computation graph; backprop.py walks it. A Value never computes a derivative itself: `Value.backward()` hands
+the graph to `backprop.backward`.
+
+Data is a NumPy array; a 0-d result is held as a NumPy scalar (np.float64 or np.float32), which NumPy treats as a
+0-d array but computes with about ten times faster, so graphs of single numbers stay cheap.
+"""
+
+import contextlib
+import operator
+
+import numpy as np
+
+from . import backprop
+from .ops import (
+    ABS,
+    ADD,
+    CLIP,
+    CONCATENATE,
+    DIV,
+    EXP,
+    GETITEM,
+    LOG,
+    LOG_SOFTMAX,
+    MATMUL,
+    MAX,
+    MEAN,
+    MIN,
+    MUL,
+    NEG,
+    POW,
+    POW_SCALAR,
+    RELU,
+    RESHAPE,
+    SIGMOID,
+    SOFTMAX,
+    SQRT,
+    STACK,
+    SUB,
+    SUM,
+    TANH,
+    TRANSPOSE,
+    WHERE,
+)
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside `no_grad()`: whether new operations are recorded for backpropagation."""
+    return _grad_enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Stop recording the graph: inside it, results have no parents and in-place updates of weights are allowed.
+
+    Use it for the hiker's step (`with no_grad(): w -= lr * w.grad`) and for evaluation. Works as a decorator.
+    """
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous, _grad_enabled = _grad_enabled, False
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+
+def _float_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"Value dtype must be a floating-point type such as float64 or float32, not {dtype}")
+    return dtype
+
+
+def _as_data(data, dtype=None, default=np.float64):
+    """Turn user input into NumPy data of a float dtype: a copied array, or a NumPy scalar for one number."""
+    dtype = None if dtype is None else _float_dtype(dtype)
+    if isinstance(data, Value):
+        data = data.data
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"a Value holds numbers, not text: got {type(data).__name__} {data!r}")
+    try:
+        array = np.array(data, copy=True)
+    except ValueError as error:  # NumPy's words for ragged nested lists
+        raise ValueError(f"a Value needs a rectangular array of numbers, but {_short(data)} is ragged "
+                         f"(its nested lists have different lengths)") from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"a Value holds real numbers, but {_short(data)} has dtype {array.dtype} "
+                        f"({type(data).__name__}); convert it to numbers first")
+    if dtype is None:
+        dtype = array.dtype if array.dtype.kind == "f" else np.dtype(default)
+    array = array.astype(dtype, copy=False)
+    return array[()] if array.ndim == 0 else array
+
+
+def _short(data):
+    text = repr(data)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def apply(op, *inputs, **params):
+    """Run `op` forward on the inputs' data and, if any input requires grad, record the graph edge.
+
+    This is the only place that builds the graph. Each result keeps: `parents` (the inputs), `grad_fn` (the
+    shared Op, whose rules know the local derivatives), `params` (axis, exponent, ...) and `saved` (each
+    parent's version now, so backward can detect data changed in place since).
+    """
+    out = Value.__new__(Value)
+    try:
+        out.data = op.forward(*[x.data for x in inputs], **params)
+    except ValueError as error:
+        shapes = " and ".join(str(x.shape) for x in inputs)
+        raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
+    out.grad, out.name, out.version = None, None, 0
+    if _grad_enabled and any(x.requires_grad for x in inputs):
+        out.requires_grad, out.parents, out.grad_fn, out.params = True, inputs, op, params
+        out.saved = tuple(x.version for x in inputs)
+    else:
+        out.requires_grad, out.parents, out.grad_fn, out.params, out.saved = False, (), None, params, ()
+    return out
+
+
+def _constant(x, like):
+    """A number, list or array used beside a Value becomes a constant Value (it never requires grad)."""
+    if isinstance(x, Value):
+        return x
+    if type(x) is float or type(x) is int:
+        data = like.data.dtype.type(x)  # a bare number takes the Value's dtype, so float32 stays float32
+    else:
+        data = _as_data(x, default=like.dtype)
+    out = Value.__new__(Value)
+    out.data, out.grad, out.requires_grad, out.parents, out.grad_fn = data, None, False, (), None
+    out.params, out.saved, out.version, out.name = None, (), 0, None
+    return out
+
+
+class Value:
+    """A number or an array of numbers that remembers how it was computed.
+
+    >>> w = Value(5.0, requires_grad=True, name="w")
+    >>> loss = (w - 2) ** 2
+    >>> loss.op, loss.parents[0].op
+    ('**2', '-')
+    >>> loss.backward()
+    >>> w.grad.item()
+    6.0
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "parents", "grad_fn", "params", "saved", "version", "name",
+                 "__weakref__")
+    __array_ufunc__ = None  # `array * value` must call Value.__rmul__, not turn the Value into an object array
+
+    def __init__(self, data, requires_grad=False, dtype=None, name=None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string or None, not {type(name).__name__}")
+        self.data = _as_data(data, dtype)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.parents, self.grad_fn, self.params, self.saved = (), None, None, ()
+        self.version = 0  # bumped by every in-place change, so a stale graph is caught in backward
+        self.name = name
+
+    # ---- what a Value is ---------------------------------------------------------------------------------------
+    shape = property(lambda self: np.shape(self.data), doc="The shape of the data, e.g. () or (2, 3).")
+    ndim = property(lambda self: np.ndim(self.data), doc="The number of axes.")
+    size = property(lambda self: np.size(self.data), doc="The number of elements.")
+    dtype = property(lambda self: self.data.dtype, doc="float64 unless you asked for float32.")
+    op = property(lambda self: self.grad_fn.label(self.params) if self.grad_fn else "",
+                  doc="The operation that made this Value ('+', '**2', 'matmul', ...), '' for a leaf.")
+    is_leaf = property(lambda self: self.grad_fn is None, doc="True for Values you created, not computed.")
+
+    def item(self):
+        """The single number inside, as a Python float."""
+        if self.size != 1:
+            raise ValueError(f"item() needs a Value with one element, but this one has shape {self.shape}")
+        return self.data.item()
+
+    def numpy(self):
+        """The data as a NumPy array (shared, not copied, as in PyTorch)."""
+        return np.asarray(self.data)
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def detach(self):
+        """The same numbers, cut from the graph: a new leaf that does not require grad."""
+        return _constant(self.data, self)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(self.data, dtype=dtype, copy=copy) if copy else np.asarray(self.data, dtype=dtype)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d Value: it holds one number, not a sequence")
+        return len(self.data)
+
+    def __bool__(self):
+        return bool(self.data)  # NumPy refuses for more than one element, which is the honest answer
+
+    def __float__(self):
+        return float(self.item())
+
+    def __repr__(self):
+        text = f"Value({_format(self.data)}"
+        if self.grad is not None:
+            text += f", grad={_format(self.grad)}"
+        if self.grad_fn is not None:
+            text += f", op='{self.op}'"
+        elif self.requires_grad:
+            text += ", requires_grad=True"
+        if self.dtype != np.float64:
+            text += f", dtype={self.dtype}"
+        return text + (f", name={self.name!r})" if self.name else ")")
+
+    def backward(self, grad=None, retain_graph=False):
+        """Backpropagate from this Value: fill `.grad` of everything it was computed from (see backprop.backward).
+
+        >>> w = Value([5.0], requires_grad=True)
+        >>> loss = (w - 2) ** 2
+        >>> loss.backward()
+        >>> print(f"Gradient: {w.grad.item()}")
+        Gradient: 6.0
+        """
+        backprop.backward(self, grad, retain_graph=retain_graph)
+
+    # ---- arithmetic, with NumPy broadcasting ---------------------------------------------------------------------
+    def __add__(self, other):
+        return apply(ADD, self, _constant(other, self))
+
+    def __radd__(self, other):
+        return apply(ADD, _constant(other, self), self)
+
+    def __sub__(self, other):
+        return apply(SUB, self, _constant(other, self))
+
+    def __rsub__(self, other):
+        return apply(SUB, _constant(other, self), self)
+
+    def __mul__(self, other):
+        return apply(MUL, self, _constant(other, self))
+
+    def __rmul__(self, other):
+        return apply(MUL, _constant(other, self), self)
+
+    def __truediv__(self, other):
+        return apply(DIV, self, _constant(other, self))
+
+    def __rtruediv__(self, other):
+        return apply(DIV, _constant(other, self), self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, (int, float)):
+            return apply(POW_SCALAR, self, exponent=exponent)
+        return apply(POW, self, _constant(exponent, self))
+
+    def __rpow__(self, base):
+        return apply(POW, _constant(base, self), self)
+
+    def __neg__(self):
+        return apply(NEG, self)
+
+    def __matmul__(self, other):
+        return apply(MATMUL, self, _constant(other, self))
+
+    def __rmatmul__(self, other):
+        return apply(MATMUL, _constant(other, self), self)
+
+    # Comparisons give plain NumPy boolean masks: a mask is a constant and carries no gradient.
+    def __lt__(self, other):
+        return np.less(self.data, _raw(other))
+
+    def __le__(self, other):
+        return np.less_equal(self.data, _raw(other))
+
+    def __gt__(self, other):
+        return np.greater(self.data, _raw(other))
+
+    def __ge__(self, other):
+        return np.greater_equal(self.data, _raw(other))
+
+    # ---- elementwise functions -----------------------------------------------------------------------------------
+    def exp(self):
+        return apply(EXP, self)
+
+    def log(self):
+        return apply(LOG, self)
+
+    def sqrt(self):
+        return apply(SQRT, self)
+
+    def abs(self):
+        """|x|; its derivative at 0 is taken as 0, as in PyTorch."""
+        return apply(ABS, self)
+
+    __abs__ = abs
+
+    def tanh(self):
+        return apply(TANH, self)
+
+    def sigmoid(self):
+        return apply(SIGMOID, self)
+
+    def relu(self):
+        """max(x, 0); its derivative at 0 is taken as 0, as in PyTorch."""
+        return apply(RELU, self)
+
+    def clip(self, min=None, max=None):  # noqa: A002 (PyTorch's and NumPy's argument names)
+        """Limit to [min, max]; the gradient passes only where min < x < max strictly."""
+        if min is None and max is None:
+            raise ValueError("clip() needs min, max or both")
+        return apply(CLIP, self, low=min, high=max)
+
+    def softmax(self, axis=-1):
+        """exp(x) / Σ exp(x) along `axis`, computed without overflow."""
+        return apply(SOFTMAX, self, axis=axis)
+
+    def log_softmax(self, axis=-1):
+        """log(softmax(x)) computed directly, so it stays finite for logits of ±1000."""
+        return apply(LOG_SOFTMAX, self, axis=axis)
+
+    # ---- reductions ----------------------------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return apply(SUM, self, axis=_axis(axis), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return apply(MEAN, self, axis=_axis(axis), keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        """The largest entry; ties share the gradient equally."""
+        return apply(MAX, self, axis=_axis(axis), keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return apply(MIN, self, axis=_axis(axis), keepdims=keepdims)
+
+    # ---- shape ---------------------------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return apply(RESHAPE, self, shape=shape)
+
+    def flatten(self):
+        return self.reshape(-1)
+
+    def transpose(self, *axes):
+        axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return apply(TRANSPOSE, self, axes=axes or None)
+
+    T = property(lambda self: self.transpose(), doc="The axes reversed (the matrix transpose for 2-d).")
+
+    def swapaxes(self, axis1, axis2):
+        axes = list(range(self.ndim))
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        return self.transpose(axes)
+
+    def __getitem__(self, index):
+        """Indexing as in NumPy; repeated integer indices accumulate their gradients."""
+        index = tuple(_raw(i) for i in index) if isinstance(index, tuple) else _raw(index)
+        if isinstance(index, list):
+            index = np.asarray(index)
+        return apply(GETITEM, self, index=index)
+
+    # ---- in place: the hiker's step ------------------------------------------------------------------------------
+    def __iadd__(self, other):
+        return self._inplace(operator.iadd, ADD, other)
+
+    def __isub__(self, other):
+        return self._inplace(operator.isub, SUB, other)
+
+    def __imul__(self, other):
+        return self._inplace(operator.imul, MUL, other)
+
+    def __itruediv__(self, other):
+        return self._inplace(operator.itruediv, DIV, other)
+
+    def _inplace(self, compute, op, other):
+        """`w -= step`: change the numbers of *this* Value, keeping its identity (an optimizer holds it).
+
+        Under no_grad() (or when nothing involved requires grad) the data changes in place and `version` goes
+        up. Outside no_grad() a weight (a leaf requiring grad) refuses: its change would not be recorded. Any
+        other Value that is part of a graph is recomputed out of place and recorded, like `w = w - step`.
+        """
+        other_value = _constant(other, self)
+        if _grad_enabled and (self.requires_grad or other_value.requires_grad):
+            if self.is_leaf and self.requires_grad:
+                raise RuntimeError(
+                    "an in-place update of a weight (a Value with requires_grad=True) outside no_grad() would "
+                    "not be recorded in the graph. Write the step as `with no_grad(): w -= lr * w.grad`.")
+            return apply(op, self, other_value)
+        result_shape = np.broadcast_shapes(self.shape, other_value.shape)
+        if result_shape != self.shape:
+            raise ValueError(f"in-place update cannot change the shape: the Value has shape {self.shape}, "
+                             f"the other operand {other_value.shape} (broadcast result {result_shape})")
+        if isinstance(self.data, np.ndarray) and self.data.base is None and self.data.flags.writeable:
+            compute(self.data, other_value.data)  # ndarray's -= writes into the same memory
+        else:  # a scalar, or a view into another Value's data (mutating it would corrupt that Value)
+            new = np.array(compute(self.data, other_value.data), dtype=self.dtype)
+            self.data = new[()] if new.ndim == 0 else new
+        self.version += 1
+        return self
+
+
+def _raw(x):
+    return x.data if isinstance(x, Value) else x
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _format(data):
+    return np.array2string(np.asarray(data), precision=6, threshold=20, edgeitems=3, separator=", ")
+
+
+def concatenate(values, axis=0):
+    """Join Values along an existing axis (np.concatenate); each gets back its own slab of the gradient."""
+    values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
+    return apply(CONCATENATE, *values, axis=axis)
+
+
+def stack(values, axis=0):
+    """Join Values along a new axis (np.stack)."""
+    values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
+    return apply(STACK, *values, axis=axis)
+
+
+def where(condition, x, y):
+    """Pick from x where `condition` holds and from y elsewhere; the condition itself has no gradient."""
+    like = x if isinstance(x, Value) else y if isinstance(y, Value) else Value(0.0)
+    condition = np.asarray(_raw(condition), dtype=bool)
+    return apply(WHERE, _constant(x, like), _constant(y, like), condition=condition)
+
+
+Tensor = Value  # PyTorch users' name; there is one class for numbers and arrays
