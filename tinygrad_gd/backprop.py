@@ -199,7 +199,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4):
         if np.any(error > 0) or np.any(np.isnan(analytic) != np.isnan(numeric)):
             worst = np.argsort(-np.nan_to_num(error, nan=np.inf), axis=None)[:5]
             rows = "\n".join(
-                f"  {str(np.unravel_index(i, arrays[k].shape) if arrays[k].ndim else ()):>14} "
+                f"  {str(tuple(int(j) for j in np.unravel_index(i, arrays[k].shape))):>14} "
                 f"{analytic.flat[i]:>16.8g} {numeric.flat[i]:>16.8g} {abs(analytic.flat[i] - numeric.flat[i]):>12.3g}"
                 for i in worst if error.flat[i] > 0 or np.isnan(error.flat[i]))
             raise AssertionError(

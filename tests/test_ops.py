@@ -1,0 +1,209 @@
+"""Every op in the derivative sheet is gradchecked in float64 over several shapes, broadcasting included.
+
+The table below is driven by `ops.ALL_OPS`: an op added to ops.py without an entry here fails
+`test_every_op_has_a_test`, so no op goes untested (MyGrad's `index_to_bnds` idea).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinygrad_gd import Value, concatenate, ops, stack, where
+from tinygrad_gd.backprop import gradcheck
+from tinygrad_gd.value import apply
+
+
+def _any(rng, shape):
+    return rng.normal(size=shape)
+
+
+def _positive(rng, shape):  # log, sqrt, pow bases, divisors
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+def _away_from_zero(rng, shape):  # abs and relu have a kink at 0; finite differences must not straddle it
+    return rng.uniform(0.3, 2.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _distinct(rng, shape):  # max/min: ties make the derivative a convention, not a limit
+    return rng.permutation(np.arange(int(np.prod(shape)), dtype=float)).reshape(shape) * 0.5 + 0.1
+
+
+def _weighted(v):
+    """Σ wᵢ·vᵢ with distinct weights, so a gradient sent to the wrong entry cannot cancel out in the sum."""
+    return (v * Value(np.arange(v.size, dtype=float).reshape(v.shape) * 0.1)).sum()
+
+
+UNARY_SHAPES = [(), (3,), (2, 3)]
+BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ())]
+MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 4)),
+                 ((2, 2, 3), (2, 3, 1)), ((3,), (2, 3, 4))]
+
+# op name -> (function of Values, one domain per input, list of input shapes)
+CASES = {
+    "ADD": (lambda x, y: x + y, (_any, _any), BINARY_SHAPES),
+    "SUB": (lambda x, y: x - y, (_any, _any), BINARY_SHAPES),
+    "MUL": (lambda x, y: x * y, (_any, _any), BINARY_SHAPES),
+    "DIV": (lambda x, y: x / y, (_any, _positive), BINARY_SHAPES),
+    "POW": (lambda x, y: x ** y, (_positive, _any), BINARY_SHAPES),
+    "NEG": (lambda x: -x, (_any,), UNARY_SHAPES),
+    "POW_SCALAR": (lambda x: x ** 3 + x ** 0.5 + x ** -1.5, (_positive,), UNARY_SHAPES),
+    "EXP": (lambda x: x.exp(), (_any,), UNARY_SHAPES),
+    "LOG": (lambda x: x.log(), (_positive,), UNARY_SHAPES),
+    "SQRT": (lambda x: x.sqrt(), (_positive,), UNARY_SHAPES),
+    "ABS": (lambda x: abs(x), (_away_from_zero,), UNARY_SHAPES),
+    "TANH": (lambda x: x.tanh(), (_any,), UNARY_SHAPES),
+    "SIGMOID": (lambda x: x.sigmoid(), (_any,), UNARY_SHAPES),
+    "RELU": (lambda x: x.relu(), (_away_from_zero,), UNARY_SHAPES),
+    "CLIP": (lambda x: x.clip(-0.5, 0.8) * 2, (_away_from_zero,), UNARY_SHAPES),
+    "SUM": (lambda x: x.sum(axis=-1) * 1.5 if x.ndim else x.sum(), (_any,), UNARY_SHAPES),
+    "MEAN": (lambda x: x.mean(axis=0, keepdims=True) * 3 if x.ndim else x.mean(), (_any,), UNARY_SHAPES),
+    "MAX": (lambda x: x.max(axis=-1) if x.ndim else x.max(), (_distinct,), UNARY_SHAPES),
+    "MIN": (lambda x: x.min(), (_distinct,), UNARY_SHAPES),
+    "SOFTMAX": (lambda x: x.softmax(axis=-1) * Value([1.0, -2.0, 3.0]), (_any,), [(3,), (2, 3)]),
+    "LOG_SOFTMAX": (lambda x: x.log_softmax(axis=-1) * Value([1.0, -2.0, 3.0]), (_any,), [(3,), (2, 3)]),
+    "RESHAPE": (lambda x: x.reshape(3, 2) * Value([1.0, 2.0]), (_any,), [(2, 3), (6,)]),
+    "TRANSPOSE": (lambda x: x.T * Value([1.0, 2.0]), (_any,), [(2, 3), (2, 3, 2)]),
+    "GETITEM": (lambda x: x[[0, 2, 2, 0], ...] * 2, (_any,), [(3,), (3, 2)]),  # repeats must accumulate
+    "WHERE": (lambda x, y: where(x > 0, x, y * 2), (_away_from_zero, _any), BINARY_SHAPES),
+    "CONCATENATE": (lambda x, y: concatenate([x, y, x], axis=-1) * Value([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]),
+                    (_any, _any), [((2,), (3,)), ((2, 2), (2, 3))]),
+    "STACK": (lambda x, y: stack([x, y], axis=-1) * Value([1.0, -3.0]), (_any, _any), [((3,), (3,)),
+                                                                                        ((2, 3), (2, 3))]),
+    "MATMUL": (lambda x, y: x @ y, (_any, _any), MATMUL_SHAPES),
+    "IM2COL": (lambda x: _weighted(apply(ops.IM2COL, x, kernel_size=(2, 2), stride=1, padding=1))
+               + _weighted(apply(ops.IM2COL, x, kernel_size=(2, 1), stride=2, padding=0)), (_any,), [(1, 2, 3, 3)]),
+}
+
+
+def test_every_op_has_a_test():
+    assert set(CASES) == set(ops.ALL_OPS), "every op in ops.py needs a domain entry in CASES"
+
+
+def _cases():
+    for name, (fn, domains, shape_list) in CASES.items():
+        for shapes in shape_list:
+            shapes = (shapes,) if len(domains) == 1 else shapes
+            yield pytest.param(fn, domains, shapes, id=f"{name}-{shapes}")
+
+
+@pytest.mark.parametrize("fn, domains, shapes", list(_cases()))
+def test_gradcheck(fn, domains, shapes, rng):
+    inputs = [Value(domain(rng, shape)) for domain, shape in zip(domains, shapes, strict=True)]
+    assert gradcheck(fn, inputs)
+
+
+def test_gradcheck_reports_a_wrong_rule(monkeypatch):
+    """gradcheck itself must be able to fail, and say where."""
+    monkeypatch.setattr(ops.TANH, "rules", (lambda g, out, x: g * out,))
+    with pytest.raises(AssertionError, match=r"(?s)input 0 .*backprop .*numerical.*\(2,\) +-0\.604"):
+        gradcheck(lambda x: x.tanh(), [Value([0.1, 0.5, -0.7])])
+
+
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3),
+       op=st.sampled_from(["+", "-", "*", "/"]))
+def test_binary_ops_broadcast_like_numpy(shapes, op):
+    """For hypothesis-drawn broadcastable shapes: forward equals NumPy, each grad has its input's shape and value."""
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(0.5, 2.0, size=shapes.input_shapes[0]), rng.uniform(0.5, 2.0, size=shapes.input_shapes[1])
+    fn = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y, "/": lambda x, y: x / y}[op]
+    x, y = Value(a, requires_grad=True), Value(b, requires_grad=True)
+    out = fn(x, y)
+    np.testing.assert_allclose(out.data, fn(a, b))
+    assert out.shape == shapes.result_shape
+    out.sum().backward()
+    assert x.grad.shape == x.shape and y.grad.shape == y.shape
+    gradcheck(fn, [Value(a), Value(b)])
+
+
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=3), data=st.data())
+def test_reductions_over_any_axis(shape, data):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    keepdims = data.draw(st.booleans())
+    reduce = data.draw(st.sampled_from(["sum", "mean", "max"]))
+    x = _distinct(np.random.default_rng(2), shape)
+    expected = getattr(np, reduce)(x, axis=axis, keepdims=keepdims)
+    out = getattr(Value(x), reduce)(axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(out.data, expected)
+    gradcheck(lambda v: getattr(v, reduce)(axis=axis, keepdims=keepdims) * 1.7, [Value(x)])
+
+
+def test_boolean_mask_and_integer_index_gradients():
+    x = Value([1.0, -2.0, 3.0, -4.0], requires_grad=True)
+    x[x > 0].sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0, 0.0])
+    y = Value([1.0, 2.0, 3.0], requires_grad=True)
+    y[np.array([0, 0, 0, 2])].sum().backward()
+    np.testing.assert_array_equal(y.grad, [3.0, 0.0, 1.0])  # the repeated index accumulates
+
+
+@pytest.mark.parametrize("x", [0.0, -1.0, 1.0])
+def test_kink_conventions(x):
+    """relu'(0) = 0 and abs'(0) = 0 as in PyTorch; away from 0 the usual slopes."""
+    w = Value(x, requires_grad=True)
+    (w.relu() + abs(w)).backward()
+    expected = {0.0: 0.0, -1.0: -1.0, 1.0: 2.0}[x]
+    assert w.grad.item() == expected
+
+
+def test_clip_passes_gradient_strictly_inside():
+    x = Value([-2.0, -1.0, 0.0, 1.0, 2.0], requires_grad=True)
+    x.clip(-1.0, 1.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 1.0, 0.0, 0.0])
+    z = Value([-3.0, 3.0], requires_grad=True)
+    z.clip(min=0.0).sum().backward()  # one-sided
+    np.testing.assert_array_equal(z.grad, [0.0, 1.0])
+
+
+@pytest.mark.parametrize("method", ["tanh", "sigmoid", "log_softmax", "softmax"])
+def test_saturating_functions_stay_finite_at_1000(method):
+    x = Value([-1000.0, 0.0, 1000.0], requires_grad=True)
+    out = getattr(x, method)()
+    assert np.all(np.isfinite(out.data))
+    (out * Value([1.0, 2.0, 3.0])).sum().backward()
+    assert np.all(np.isfinite(x.grad))
+
+
+def test_sigmoid_and_log_softmax_values_at_extremes():
+    np.testing.assert_allclose(Value([-1000.0, 0.0, 1000.0]).sigmoid().data, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(Value([-30.0]).sigmoid().data, [1 / (1 + np.exp(30.0))], rtol=1e-12)
+    np.testing.assert_allclose(Value([0.0, 1000.0]).log_softmax().data, [-1000.0, 0.0])
+
+
+def test_value_pow_value_with_negative_base_is_nan_not_a_crash():
+    x, y = Value(-2.0, requires_grad=True), Value(2.0, requires_grad=True)
+    out = x ** y
+    assert out.item() == 4.0
+    out.backward()
+    assert x.grad.item() == -4.0
+    assert np.isnan(y.grad.item())  # d(xʸ)/dy = xʸ ln x, ln of a negative number: NaN, as in PyTorch
+
+
+def test_pow_zero_exponent_has_zero_gradient_at_zero():
+    w = Value(0.0, requires_grad=True)
+    (w ** 0).backward()
+    assert w.grad.item() == 0.0
+
+
+def test_reflected_operators():
+    w = Value(4.0, requires_grad=True)
+    out = (2 - w) + (1 / w) + (2 ** w) + (3 * w) + (1 + w)
+    out.backward()
+    assert out.item() == pytest.approx(-2 + 0.25 + 16 + 12 + 5)
+    assert w.grad.item() == pytest.approx(-1 - 1 / 16 + 16 * np.log(2) + 3 + 1)
+
+
+def test_array_on_the_left_calls_the_value_operator():
+    w = Value([1.0, 2.0], requires_grad=True)
+    out = np.array([3.0, 4.0]) * w
+    assert isinstance(out, Value)
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad, [3.0, 4.0])
+
+
+def test_op_labels_show_what_a_learner_wrote():
+    w = Value(5.0, requires_grad=True)
+    assert [((w - 2) ** 2).op, (w - 2).op, (w / 2).op, (-w).op, w.relu().op, (w ** w).op] == \
+        ["**2", "-", "/", "neg", "relu", "**"]
