@@ -166,6 +166,29 @@ STACK = Op("stack", lambda *xs, axis: np.stack(xs, axis=axis),  # each input get
            variadic=True)
 
 
+# ---- images: im2col turns a convolution into one matrix product (nn.Conv2d, nn.MaxPool2d) -------------------
+def _im2col(x, kernel_size, stride, padding):
+    """(N, C, H, W) -> (N, OH, OW, C, kh, kw): every patch the kernel sees, read through a strided view."""
+    p = padding
+    x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel_size, axis=(2, 3))[:, :, ::stride, ::stride]
+    return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5))
+
+
+def _col2im(g, out, x, kernel_size, stride, padding):
+    """d im2col: each patch entry came from one pixel, so add it back there (a pixel seen by k patches gets k)."""
+    n, c, h, w = np.shape(x)
+    oh, ow = np.shape(g)[1:3]
+    grad = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=np.result_type(g))
+    for i in range(kernel_size[0]):  # a loop over the kernel's few offsets, never over pixels
+        for j in range(kernel_size[1]):
+            grad[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += g[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    return grad[:, :, padding:padding + h, padding:padding + w]
+
+
+IM2COL = Op("im2col", _im2col, _col2im)
+
+
 # ---- matrix product ---------------------------------------------------------------------------------------------
 def _as_matrices(g, x, y):
     """View 1-d operands as matrices (x a row, y a column) the way np.matmul does, and g to match."""

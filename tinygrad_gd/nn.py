@@ -1,0 +1,307 @@
+"""Layers: Values that hold weights, grouped into Modules the hiker can find.
+
+A Module is a bag of weights (Values with requires_grad=True) and of smaller Modules, plus a `forward` that
+computes with them. It neither backpropagates nor steps: `parameters()` is the list you hand to an optimizer,
+`loss.backward()` (the map) fills their `.grad`, and the optimizer (the hiker) moves them.
+
+>>> from tinygrad_gd import nn
+>>> model = nn.MLP([2, 8, 1], rng=0)
+>>> [name for name, _ in model.named_parameters()]
+['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias']
+>>> model([[0.5, -1.0]]).shape
+(1, 1)
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+from .ops import IM2COL
+from .value import Value, apply, no_grad
+
+
+def _as_value(x):
+    return x if isinstance(x, Value) else Value(x)
+
+
+def _pair(k, name):
+    k = (k, k) if isinstance(k, (int, np.integer)) else tuple(k)
+    if len(k) != 2 or any(not isinstance(n, (int, np.integer)) or n < 1 for n in k):
+        raise ValueError(f"{name} must be a positive int or a pair of them, not {k!r}")
+    return k
+
+
+class Module:
+    """The base of every layer: finds its weights, zeroes their gradients, saves and loads them.
+
+    Weights are discovered in the attributes, in the order they were assigned: a Value with requires_grad=True
+    is a parameter, a Module is searched in turn (its names get a `child.` prefix), and so are the items of a
+    list or tuple (`layers.0.`). Subclasses write `forward`; calling the module calls it.
+    """
+
+    training = True  # a class default, so a subclass that skips super().__init__() still works
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def _children(self, prefix=""):
+        """Yield (name, Value or Module) for the attributes that hold weights or layers, in definition order."""
+        for name, item in vars(self).items():
+            items = enumerate(item) if isinstance(item, (list, tuple)) else [(None, item)]
+            for index, x in items:
+                full = prefix + name + ("" if index is None else f".{index}")
+                if isinstance(x, Module) or (isinstance(x, Value) and x.requires_grad):
+                    yield full, x
+
+    def named_parameters(self, prefix=""):
+        """Yield (dotted name, weight) for every weight, each once (a shared weight under its first name)."""
+        seen = set()
+        stack = [iter(self._children(prefix))]
+        while stack:  # depth first, without recursion, so deep stacks of layers need no recursion limit
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+            elif isinstance(entry[1], Module):
+                stack.append(iter(entry[1]._children(entry[0] + ".")))
+            elif id(entry[1]) not in seen:
+                seen.add(id(entry[1]))
+                yield entry
+
+    def parameters(self):
+        """The weights, as a list: what an optimizer needs (`optim.SGD(model.parameters(), lr=0.1)`)."""
+        return [p for _, p in self.named_parameters()]
+
+    def modules(self):
+        """This module and every module inside it."""
+        found, stack = [], [self]
+        while stack:
+            module = stack.pop()
+            found.append(module)
+            stack.extend(reversed([x for _, x in module._children() if isinstance(x, Module)]))
+        return found
+
+    def zero_grad(self):
+        """Forget the gradients of the last backward (they would otherwise add up)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode=True):
+        """Set training mode on this module and every module inside it; returns self."""
+        for module in self.modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode (`train(False)`). No layer here behaves differently, but PyTorch code calls it."""
+        return self.train(False)
+
+    def state_dict(self):
+        """{name: copy of the weight's numbers}: a snapshot that later training does not change."""
+        return {name: np.array(p.data, copy=True) for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state):
+        """Copy the numbers in `state` into the weights, keeping each weight's identity (an optimizer holds it).
+
+        Everything is checked before anything is written: a missing or unexpected name or a shape mismatch
+        raises ValueError naming them all and leaves the module unchanged.
+        """
+        params = dict(self.named_parameters())
+        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+        mismatched = [f"{k}: file {np.shape(state[k])}, model {params[k].shape}"
+                      for k in params if k in state and np.shape(state[k]) != params[k].shape]
+        problems = [f"missing keys {missing}"] * bool(missing) + [f"unexpected keys {unexpected}"] * bool(unexpected)
+        problems += [f"shape mismatch ({'; '.join(mismatched)})"] * bool(mismatched)
+        if problems:
+            raise ValueError(f"cannot load state into {type(self).__name__}: {', '.join(problems)}")
+        new = {k: np.array(state[k], dtype=p.dtype) for k, p in params.items()}  # may raise: nothing written yet
+        with no_grad():
+            for k, p in params.items():
+                p.data = new[k][()] if new[k].ndim == 0 else new[k]
+                p.version += 1  # a graph built from the old numbers must not be backpropagated any more
+
+    def __repr__(self):
+        inner = [f"  ({name}): {x!r}".replace("\n", "\n  ") for name, x in self._children()
+                 if isinstance(x, Module)]
+        return f"{type(self).__name__}(" + ("\n" + "\n".join(inner) + "\n" if inner else self.extra_repr()) + ")"
+
+    def extra_repr(self):
+        return ""
+
+
+def _uniform(rng, bound, shape):
+    return Value(rng.uniform(-bound, bound, size=shape), requires_grad=True)
+
+
+class Linear(Module):
+    """y = x @ Wᵀ + b, with W of shape (out_features, in_features) as in PyTorch.
+
+    Initialised like PyTorch: W and b uniform in ±1/√in_features (kaiming-uniform with a = √5), so the output
+    starts at a scale that neither vanishes nor explodes. `rng` (a seed or np.random.Generator) makes it repeatable.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None):
+        rng, bound = np.random.default_rng(rng), 1 / np.sqrt(in_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _uniform(rng, bound, (out_features, in_features))
+        self.bias = _uniform(rng, bound, (out_features,)) if bias else None
+
+    def forward(self, x):
+        out = _as_value(x) @ self.weight.T
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Sequential(Module):
+    """Apply layers one after another: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def __len__(self):
+        return len(self.layers)
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return _as_value(x).relu()
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return _as_value(x).tanh()
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return _as_value(x).sigmoid()
+
+
+class Flatten(Module):
+    """(N, ...) -> (N, everything else): from images to the vectors a Linear layer takes."""
+
+    def forward(self, x):
+        x = _as_value(x)
+        return x.reshape(x.shape[0], -1)
+
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
+class MLP(Sequential):
+    """Linear layers of the given sizes with an activation between them (none after the last: it gives logits).
+
+    >>> MLP([2, 16, 16, 2]).layers[1]
+    ReLU()
+    """
+
+    def __init__(self, sizes, activation="relu", rng=None):
+        if len(sizes) < 2:
+            raise ValueError(f"MLP needs at least an input and an output size, got sizes={list(sizes)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        rng = np.random.default_rng(rng)  # one generator for all layers: different layers, one seed
+        layers = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [Linear(n_in, n_out, rng=rng), ACTIVATIONS[activation]()]
+        super().__init__(*layers[:-1])
+
+
+class Conv2d(Module):
+    """2-d convolution (PyTorch's cross-correlation) on NCHW images, as one matrix product.
+
+    im2col copies every kernel-sized patch into a row: (N, C, H, W) -> (N·OH·OW, C·kh·kw). Multiplying by the
+    weights reshaped to (C·kh·kw, out_channels) computes all outputs at once; backprop flows through the
+    matmul, and through IM2COL's rule (col2im) back to the pixels. Init as PyTorch: uniform in ±1/√(C·kh·kw).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        if not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise ValueError(f"stride must be a positive int, not {stride!r}")
+        if not isinstance(padding, (int, np.integer)) or padding < 0:
+            raise ValueError(f"padding must be a non-negative int, not {padding!r}")
+        self.in_channels, self.out_channels, self.stride, self.padding = in_channels, out_channels, stride, padding
+        rng = np.random.default_rng(rng)
+        bound = 1 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
+        self.weight = _uniform(rng, bound, (out_channels, in_channels, *self.kernel_size))
+        self.bias = _uniform(rng, bound, (out_channels,)) if bias else None
+
+    def forward(self, x):
+        x = _as_value(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Conv2d expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
+        cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        n, oh, ow = cols.shape[:3]
+        out = cols.reshape(n * oh * ow, -1) @ self.weight.reshape(self.out_channels, -1).T
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}")
+
+
+class MaxPool2d(Module):
+    """The largest value in each kernel-sized window (stride defaults to the kernel size: no overlap).
+
+    Built from the same im2col as Conv2d, then `max` over each patch; on ties the gradient is shared equally
+    (PyTorch gives it all to the first maximum).
+    """
+
+    def __init__(self, kernel_size, stride=None):
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size[0] if stride is None else stride
+        if not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
+            raise ValueError(f"stride must be a positive int, not {stride!r}")
+
+    def forward(self, x):
+        x = _as_value(x)
+        if x.ndim != 4:
+            raise ValueError(f"MaxPool2d expects input of shape (N, C, H, W), got {x.shape}")
+        cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=self.stride, padding=0)
+        n, oh, ow, c = cols.shape[:4]
+        return cols.reshape(n, oh, ow, c, -1).max(axis=-1).transpose(0, 3, 1, 2)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+def save(module, path):
+    """Write the module's weights to an .npz file, atomically: a failed save leaves no partial file behind."""
+    path = os.fspath(path)
+    state = module.state_dict()
+    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **state)
+        os.replace(temp, path)  # atomic on one file system: readers see the old file or the new, never half
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+
+
+def load(module, path):
+    """Read weights saved by `save` into `module` (no pickles); names and shapes must match, else nothing changes."""
+    with np.load(os.fspath(path), allow_pickle=False) as f:
+        state = {name: f[name] for name in f.files}
+    try:
+        module.load_state_dict(state)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return module
