@@ -6,10 +6,11 @@ import sys
 import numpy as np
 
 
-def run_example(dtype="float64", out=sys.stdout):
+def run_example(dtype="float64", out=None):
     """The gradient-descent article's PyTorch snippet, written with tinygrad_gd line for line."""
     from tinygrad_gd import Value, no_grad
 
+    out = out or sys.stdout
     # Create a tensor representing a weight, tracking gradients
     w = Value([5.0], requires_grad=True, dtype=dtype)
     # Define a simple loss function: (w - 2)^2. Minimum is at w=2.

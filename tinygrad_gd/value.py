@@ -398,7 +398,7 @@ class Value:
         if isinstance(self.data, np.ndarray) and self.data.base is None and self.data.flags.writeable:
             compute(self.data, other_value.data)  # ndarray's -= writes into the same memory
         else:  # a scalar, or a view into another Value's data (mutating it would corrupt that Value)
-            new = np.array(compute(self.data, other_value.data), dtype=self.dtype)
+            new = np.array(op.forward(self.data, other_value.data), dtype=self.dtype)
             self.data = new[()] if new.ndim == 0 else new
         self.version += 1
         return self

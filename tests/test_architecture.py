@@ -1,0 +1,77 @@
+"""The split is a test, not a convention: the hiker never reads the map's code.
+
+Each module's imports are read with `ast` (not executed) and compared with the table in STYLE.md 2.1.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_gd"
+OURS = {"value", "ops", "backprop", "optim", "losses", "nn", "data", "train", "viz", "expr", "cli", "descent"}
+
+# module -> modules of ours it must never import (anywhere in the file, even inside a function)
+NEVER = {
+    "ops": OURS,
+    "backprop": OURS - {"backprop"},
+    "value": {"optim", "losses", "nn", "train", "data"},
+    "optim": {"backprop", "losses", "nn", "train", "viz"},
+    "losses": {"backprop", "optim", "nn", "train"},
+    "nn": {"backprop", "optim", "train"},
+    "viz": {"optim", "train"},
+}
+# module -> modules of ours it may import only lazily (inside a function), never at the top of the file
+LAZY_ONLY = {"value": {"viz"}}
+
+
+def imported_modules(tree, top_level_only=False):
+    """Names of tinygrad_gd modules imported: `from . import x`, `from .x import y`, `import tinygrad_gd.x`."""
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level > 0 or module.startswith("tinygrad_gd"):
+                parts = module.split(".")
+                parts = parts[1:] if parts[0] == "tinygrad_gd" else parts
+                if parts and parts[0]:
+                    found.add(parts[0])
+                else:  # `from . import backprop`
+                    found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("tinygrad_gd."):
+                    found.add(alias.name.split(".")[1])
+    return found
+
+
+def _tree(module):
+    return ast.parse((PACKAGE / f"{module}.py").read_text())
+
+
+@pytest.mark.parametrize("module", sorted(NEVER))
+def test_forbidden_imports(module):
+    if not (PACKAGE / f"{module}.py").exists():
+        pytest.skip(f"{module}.py does not exist yet")
+    assert not imported_modules(_tree(module)) & NEVER[module]
+
+
+@pytest.mark.parametrize("module", sorted(LAZY_ONLY))
+def test_lazy_only_imports(module):
+    assert not imported_modules(_tree(module), top_level_only=True) & LAZY_ONLY[module]
+
+
+def test_ops_imports_only_numpy_and_the_standard_library():
+    tree = _tree("ops")
+    names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names}
+    names |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert names <= {"numpy", "operator", "math", "functools"}
+
+
+def test_the_checker_sees_all_import_forms():
+    tree = ast.parse("from . import backprop\nfrom .optim import SGD\nimport tinygrad_gd.losses\n"
+                     "def f():\n    from tinygrad_gd.nn import Linear\n")
+    assert imported_modules(tree) == {"backprop", "optim", "losses", "nn"}
+    assert imported_modules(tree, top_level_only=True) == {"backprop", "optim", "losses"}

@@ -1,0 +1,194 @@
+"""The map: topological order, the walk, broadcasting undone in one place, accumulation and its errors."""
+
+import gc
+import sys
+import weakref
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinygrad_gd import Value
+from tinygrad_gd.backprop import backward, gradcheck, sum_to_shape, topological_order, walk
+
+# ---- order -------------------------------------------------------------------------------------------------------
+COMBINE = {"+": lambda a, b: a + b, "*": lambda a, b: a * b, "tanh": lambda a, b: a.tanh(), "-": lambda a, b: a - b}
+
+
+def build(recipe, leaves):
+    """Replay a recipe: each step combines two earlier nodes (by position) into a new one."""
+    nodes = list(leaves)
+    for op, i, j in recipe:
+        nodes.append(COMBINE[op](nodes[i], nodes[j]))
+    return nodes[-1]
+
+
+@st.composite
+def random_graphs(draw):
+    """A random DAG: leaves, then up to 25 nodes each made from one or two earlier nodes (shared freely)."""
+    leaves = [Value(draw(st.floats(-2, 2)), requires_grad=True) for _ in range(draw(st.integers(1, 4)))]
+    recipe = []
+    for step in range(draw(st.integers(1, 25))):
+        available = len(leaves) + step
+        recipe.append((draw(st.sampled_from(sorted(COMBINE))), draw(st.integers(0, available - 1)),
+                       draw(st.integers(0, available - 1))))
+    return recipe, leaves
+
+
+@given(random_graphs())
+def test_topological_order_lists_each_node_once_parents_first(graph):
+    root = build(*graph)
+    order = topological_order(root)
+    position = {id(node): i for i, node in enumerate(order)}
+    assert len(position) == len(order)  # each node once
+    assert order[-1] is root
+    for node in order:
+        assert all(position[id(parent)] < position[id(node)] for parent in node.parents)
+
+
+@given(random_graphs())
+def test_random_graphs_pass_gradcheck_and_the_walk_visits_grad_nodes_once(graph):
+    recipe, leaves = graph
+    visited = [node for node, _ in walk(build(recipe, leaves), np.float64(1.0))]
+    assert len({id(n) for n in visited}) == len(visited)
+    assert all(n.requires_grad for n in visited)
+    assert gradcheck(lambda *xs: build(recipe, xs), leaves, rtol=1e-4, atol=1e-4)
+
+
+def test_equal_values_are_still_distinct_nodes():
+    a, b = Value(2.0, requires_grad=True), Value(2.0, requires_grad=True)
+    out = a * b
+    assert len(topological_order(out)) == 3
+    out.backward()
+    assert (a.grad, b.grad) == (2.0, 2.0)
+
+
+# ---- broadcasting, in one place ------------------------------------------------------------------------------
+@given(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=3))
+def test_sum_to_shape_undoes_any_broadcast(shapes):
+    target, other = shapes.input_shapes
+    g = np.random.default_rng(0).normal(size=shapes.result_shape)
+    reduced = sum_to_shape(g, target)
+    assert np.shape(reduced) == target
+    # brute force: the gradient of Σ g·broadcast(x) with respect to x, one element at a time
+    expected = np.zeros(target)
+    for index in np.ndindex(target):
+        e = np.zeros(target)
+        e[index] = 1.0
+        expected[index] = np.sum(g * np.broadcast_to(e, shapes.result_shape))
+    np.testing.assert_allclose(reduced, expected)
+
+
+# ---- accumulation ----------------------------------------------------------------------------------------------
+def test_backward_twice_doubles_leaf_grads_but_not_intermediate_grads():
+    w = Value([5.0], requires_grad=True)
+    d = w - 2
+    loss = d ** 2
+    loss.backward()
+    loss.backward()
+    assert w.grad.item() == 12.0  # leaves accumulate, as in PyTorch
+    assert d.grad.item() == 6.0 and loss.grad.item() == 1.0  # intermediates show the latest pass
+
+
+def test_the_walk_never_reads_a_stored_grad():
+    w = Value(5.0, requires_grad=True)
+    d = w - 2
+    loss = d ** 2
+    d.grad = np.float64(1000.0)  # garbage a learner (or micrograd's bug) might leave behind
+    loss.backward()
+    assert w.grad.item() == 6.0
+
+
+@given(st.floats(-10, 10, allow_nan=False).filter(lambda k: abs(k) > 1e-3))
+def test_grad_of_k_times_f_is_k_times_grad_f(k):
+    x0 = np.array([0.3, -1.2, 2.0])
+    x, y = Value(x0, requires_grad=True), Value(x0, requires_grad=True)
+    (x.tanh() * x).sum().backward()
+    ((y.tanh() * y).sum() * k).backward()
+    np.testing.assert_allclose(y.grad, k * x.grad, rtol=1e-12)
+
+
+def test_diamonds_accumulate():
+    a = Value(3.0, requires_grad=True)
+    (a * a).backward()
+    assert a.grad.item() == 6.0
+    a2 = Value(3.0, requires_grad=True)
+    b = a2 + a2
+    (b * b).backward()  # (2a)² → 8a
+    assert a2.grad.item() == 24.0 and b.grad.item() == 12.0
+
+
+def test_shared_gradient_arrays_do_not_alias_between_leaves():
+    """`+` hands the same gradient array to both inputs; accumulating into one must not change the other."""
+    x, y = Value([1.0, 2.0], requires_grad=True), Value([3.0, 4.0], requires_grad=True)
+    (x + y).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [4.0, 4.0])
+    np.testing.assert_array_equal(y.grad, [1.0, 1.0])
+
+
+def test_grads_have_the_leaf_dtype_even_when_mixed():
+    x = Value([1.0, 2.0], requires_grad=True, dtype="float32")
+    (x * Value([1.0, 2.0])).sum().backward()  # float64 partner: the product is float64
+    assert x.grad.dtype == np.float32
+
+
+# ---- depth and memory ------------------------------------------------------------------------------------------
+def test_a_100000_deep_chain_at_the_default_recursion_limit():
+    assert sys.getrecursionlimit() <= 10_000
+    w = Value(1.0, requires_grad=True)
+    x = w
+    for _ in range(100_000):
+        x = x * 1.0 + 0.0
+    x.backward()
+    assert w.grad.item() == 1.0
+
+
+def test_nodes_hold_no_reference_cycles():
+    """A graph is freed by reference counting alone when its output goes: the cyclic GC is not needed."""
+    gc.disable()
+    try:
+        w = Value([1.0, 2.0], requires_grad=True)
+        hidden = (w * 3).tanh()
+        loss = (hidden ** 2).sum()
+        loss.backward()
+        probe = weakref.ref(hidden)
+        del hidden, loss
+        assert probe() is None
+    finally:
+        gc.enable()
+
+
+# ---- errors ------------------------------------------------------------------------------------------------------
+def test_non_scalar_backward_needs_a_gradient():
+    x = Value([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"shape \(2,\).*sum\(\)"):
+        y.backward()
+    assert x.grad is None
+    y.backward(np.array([1.0, 10.0]))
+    np.testing.assert_array_equal(x.grad, [2.0, 20.0])
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_on_a_value_that_does_not_require_grad():
+    with pytest.raises(RuntimeError, match="requires_grad=True"):
+        Value(1.0).backward()
+
+
+def test_backward_function_and_method_agree():
+    a, b = Value(2.0, requires_grad=True), Value(2.0, requires_grad=True)
+    backward((a - 1) ** 3)
+    ((b - 1) ** 3).backward()
+    assert a.grad == b.grad == 3.0
+
+
+def test_gradcheck_passes_for_a_small_network():
+    rng = np.random.default_rng(0)
+    x = Value(rng.normal(size=(4, 3)))
+    W1, W2 = Value(rng.normal(size=(3, 5))), Value(rng.normal(size=(5, 2)))
+    assert gradcheck(lambda x, a, b: ((x @ a).tanh() @ b).log_softmax(axis=-1)[np.arange(4), [0, 1, 1, 0]].mean(),
+                     [x, W1, W2])

@@ -1,0 +1,247 @@
+"""The recorder: construction, dtypes, the graph record, no_grad, in-place updates and clear errors."""
+
+import numpy as np
+import pytest
+
+from tinygrad_gd import Tensor, Value, is_grad_enabled, no_grad
+from tinygrad_gd.cli import main
+
+
+# ---- the seed example --------------------------------------------------------------------------------------------
+def test_seed_example_line_for_line():
+    w = Value([5.0], requires_grad=True)
+    loss = (w - 2) ** 2
+    loss.backward()
+    learning_rate = 0.1
+    with no_grad():
+        w -= learning_rate * w.grad
+    assert f"Gradient: {w.grad.item()}" == "Gradient: 6.0"
+    assert f"Updated Weight: {w.item()}" == "Updated Weight: 4.4"
+
+
+def test_seed_example_in_float32_prints_what_pytorch_prints():
+    w = Value([5.0], requires_grad=True, dtype="float32")
+    ((w - 2) ** 2).backward()
+    with no_grad():
+        w -= 0.1 * w.grad
+    assert w.dtype == np.float32 and w.grad.dtype == np.float32
+    assert w.item() == 4.400000095367432
+
+
+def test_example_command(capsys):
+    assert main(["example"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["Gradient: 6.0", "Updated Weight: 4.4"]
+    main(["example", "--dtype", "float32"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["Gradient: 6.0", "Updated Weight: 4.400000095367432"]
+    assert "float32" in lines[2]
+
+
+# ---- construction ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("data, shape", [(5.0, ()), (3, ()), (True, ()), ([1, 2], (2,)), ([[1.0], [2.0]], (2, 1)),
+                                         (np.arange(6).reshape(2, 3), (2, 3))])
+def test_construction_gives_float64_data(data, shape):
+    v = Value(data)
+    assert v.shape == shape and v.dtype == np.float64
+    assert v.ndim == len(shape) and v.size == int(np.prod(shape))
+    np.testing.assert_array_equal(v.numpy(), np.asarray(data, dtype=float))
+
+
+def test_float32_on_request_and_kept_through_ops():
+    x = Value([1.0, 2.0], dtype=np.float32, requires_grad=True)
+    y = Value([1.0, 2.0], dtype="float32")
+    out = (x * 3 + 1) * y
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_construction_copies_arrays():
+    a = np.array([1.0, 2.0])
+    v = Value(a)
+    a[0] = 100.0
+    assert v.data[0] == 1.0
+    assert Value(v).data is not v.data
+
+
+def test_tensor_is_value():
+    assert Tensor is Value
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    ("hello", TypeError, "not text"),
+    ([1, "a"], TypeError, "real numbers"),
+    (object(), TypeError, "real numbers"),
+    ([1 + 2j], TypeError, "complex"),
+    ([[1, 2], [3]], ValueError, "ragged"),
+])
+def test_bad_data_is_refused_by_name(bad, error, words):
+    with pytest.raises(error, match=words):
+        Value(bad)
+
+
+def test_bad_dtype_and_name():
+    with pytest.raises(TypeError, match="floating-point"):
+        Value(1.0, dtype=np.int64)
+    with pytest.raises(TypeError, match="name"):
+        Value(1.0, name=3)
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"'\+' to shapes \(3,\) and \(4,\)"):
+        Value([1.0, 2.0, 3.0]) + Value([1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match=r"matmul.*\(2, 3\) and \(2, 3\)"):
+        Value(np.ones((2, 3))) @ Value(np.ones((2, 3)))
+
+
+def test_text_operand_is_refused():
+    with pytest.raises(TypeError, match="not text"):
+        Value(1.0) + "2"
+
+
+# ---- what a Value shows ------------------------------------------------------------------------------------------
+def test_accessors():
+    v = Value([[1.0, 2.0], [3.0, 4.0]], name="m")
+    assert len(v) == 2 and v.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert np.asarray(v).shape == (2, 2) and np.array(v, dtype=np.float32).dtype == np.float32
+    assert Value([7.0]).item() == 7.0 and float(Value(2.5)) == 2.5
+    with pytest.raises(ValueError, match=r"one element.*\(2, 2\)"):
+        v.item()
+    with pytest.raises(TypeError, match="0-d"):
+        len(Value(1.0))
+
+
+def test_repr_shows_data_grad_and_op():
+    w = Value(5.0, requires_grad=True, name="w")
+    assert repr(w) == "Value(5., requires_grad=True, name='w')"
+    loss = (w - 2) ** 2
+    loss.backward()
+    assert repr(w) == "Value(5., grad=6., requires_grad=True, name='w')"
+    assert repr(loss) == "Value(9., grad=1., op='**2')"
+    assert "dtype=float32" in repr(Value([1.0], dtype="float32"))
+
+
+def test_graph_record():
+    w = Value(5.0, requires_grad=True)
+    d = w - 2
+    loss = d ** 2
+    assert loss.parents == (d,) and d.parents[0] is w and d.parents[1].item() == 2.0
+    assert (loss.op, d.op, w.op) == ("**2", "-", "")
+    assert w.is_leaf and not d.is_leaf
+    assert not d.parents[1].requires_grad  # the constant 2
+
+
+def test_detach_cuts_the_graph():
+    w = Value([1.0, 2.0], requires_grad=True)
+    d = (w * 2).detach()
+    assert not d.requires_grad and d.parents == () and d.is_leaf
+    np.testing.assert_array_equal(d.data, [2.0, 4.0])
+
+
+def test_constants_do_not_record():
+    out = Value(2.0) * Value(3.0)
+    assert not out.requires_grad and out.parents == ()
+    with pytest.raises(RuntimeError, match="requires grad"):
+        out.backward()
+
+
+# ---- no_grad -----------------------------------------------------------------------------------------------------
+def test_no_grad_context_and_decorator():
+    w = Value(1.0, requires_grad=True)
+    assert is_grad_enabled()
+    with no_grad():
+        assert not is_grad_enabled()
+        y = w * 2
+        with no_grad():
+            pass
+        assert not is_grad_enabled()  # nesting restores the outer state, not True
+    assert is_grad_enabled() and not y.requires_grad and y.parents == ()
+
+    @no_grad()
+    def evaluate(x):
+        return x * 3, is_grad_enabled()
+
+    z, enabled = evaluate(w)
+    assert not enabled and not z.requires_grad and is_grad_enabled()
+
+
+def test_no_grad_restores_after_an_exception():
+    with pytest.raises(ZeroDivisionError), no_grad():
+        Value(1.0).item() / 0
+    assert is_grad_enabled()
+
+
+# ---- in place ----------------------------------------------------------------------------------------------------
+def test_inplace_under_no_grad_keeps_identity_and_memory():
+    w = Value([1.0, 2.0], requires_grad=True)
+    memory = w.data
+    before = id(w)
+    with no_grad():
+        w -= Value([0.5, 0.5])
+        w += 1.0
+        w *= 2.0
+        w /= 4.0
+    assert id(w) == before and w.data is memory and w.version == 4
+    np.testing.assert_array_equal(w.data, [0.75, 1.25])
+
+
+def test_inplace_on_a_scalar_value_keeps_identity():
+    w = Value(5.0, requires_grad=True)
+    ((w - 2) ** 2).backward()
+    original = w
+    with no_grad():
+        w -= 0.1 * w.grad
+    assert w is original and w.item() == 4.4 and w.version == 1
+
+
+def test_inplace_on_a_weight_outside_no_grad_raises_and_changes_nothing():
+    w = Value([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        w -= 1.0
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+    assert w.version == 0
+
+
+def test_inplace_that_would_change_the_shape_raises_and_changes_nothing():
+    w = Value([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3, 2\)"), no_grad():
+        w += np.ones((3, 2))
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+
+
+def test_inplace_on_an_intermediate_outside_no_grad_is_recorded():
+    w = Value([1.0, 2.0], requires_grad=True)
+    y = w * 2
+    y += 1.0  # recorded out of place: y now names a new node
+    assert y.op == "+" and y.parents[0].op == "*"
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0])
+
+
+def test_inplace_on_a_view_does_not_corrupt_its_source():
+    x = Value(np.arange(4.0))
+    view = x.reshape(2, 2)
+    with no_grad():
+        view += 1.0
+    np.testing.assert_array_equal(x.data, np.arange(4.0))
+
+
+def test_changing_saved_data_in_place_makes_backward_raise_and_write_nothing():
+    w = Value([1.0, 2.0], requires_grad=True, name="w")
+    loss = (w * w).sum()
+    with no_grad():
+        w += 1.0
+    with pytest.raises(RuntimeError, match=r"'w' was modified in place.*'\*'"):
+        loss.backward()
+    assert w.grad is None
+
+
+def test_changing_data_that_no_rule_reads_still_counts():
+    """PyTorch's rule, kept simple: any in-place change to a saved input invalidates the graph."""
+    w = Value(3.0, requires_grad=True)
+    b = Value(1.0)
+    loss = w * 2 + b
+    with no_grad():
+        b += 1.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
