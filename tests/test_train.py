@@ -1,0 +1,91 @@
+"""fit(): the score goes down, divergence is caught with its epoch and step, moons are learned."""
+
+import numpy as np
+import pytest
+
+from tinygrad_gd import Value, data, nn, no_grad
+from tinygrad_gd.train import TrainingDiverged, accuracy, fit
+
+
+class TinySGD:
+    """A minimal hiker, so these tests do not depend on optim.py."""
+
+    def __init__(self, params, lr):
+        self.params, self.lr = list(params), lr
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        with no_grad():
+            for p in self.params:
+                p -= self.lr * p.grad
+
+
+def mse(out, y):
+    return ((out - Value(y)) ** 2).mean()
+
+
+def cross_entropy(logits, y):
+    return -logits.log_softmax(axis=1)[np.arange(len(y)), y].mean()
+
+
+def test_fit_reduces_loss_on_linear_regression():
+    X, y, w, b = data.make_linear_regression(64, 2, noise=0.01, rng=0)
+    model = nn.Linear(2, 1, rng=0)
+    history = fit(model, mse, TinySGD(model.parameters(), lr=0.1), (X, y), epochs=30, batch_size=16, rng=0,
+                  progress=False)
+    assert len(history["loss"]) == 30 and history["loss"][-1] < 1e-3 < history["loss"][0]
+    np.testing.assert_allclose(model.weight.data[0], w, atol=0.02)
+    np.testing.assert_allclose(model.bias.data, [b], atol=0.02)
+
+
+def test_fit_is_repeatable_and_records_metrics_and_validation():
+    X, y = data.make_blobs(60, centers=3, rng=0)
+    runs = []
+    for _ in range(2):
+        model = nn.MLP([2, 8, 3], rng=0)
+        runs.append(fit(model, cross_entropy, TinySGD(model.parameters(), lr=0.05), (X, y), epochs=5,
+                        batch_size=7, metric=accuracy, val_data=(X[:10], y[:10]), rng=1, progress=False))
+    assert runs[0] == runs[1]
+    assert set(runs[0]) == {"loss", "metric", "val_loss", "val_metric"}
+    assert all(len(v) == 5 for v in runs[0].values())
+
+
+def test_callback_can_stop_early():
+    X, y, _, _ = data.make_linear_regression(8, 1)
+    model = nn.Linear(1, 1, rng=0)
+    calls = []
+    history = fit(model, mse, TinySGD(model.parameters(), 0.1), (X, y), epochs=10, progress=False,
+                  callback=lambda epoch, h: calls.append(epoch) or epoch == 3)
+    assert calls == [1, 2, 3] and len(history["loss"]) == 3
+
+
+def test_huge_learning_rate_raises_with_epoch_and_step():
+    X, y, _, _ = data.make_linear_regression(32, 1, rng=0)
+    model = nn.Linear(1, 1, rng=0)
+    with pytest.raises(TrainingDiverged, match=r"epoch \d+, step \d+.*learning rate is probably too large"), \
+            np.errstate(over="ignore", invalid="ignore"):
+        fit(model, mse, TinySGD(model.parameters(), lr=1e3), (X, y), epochs=100, batch_size=8, progress=False)
+    assert issubclass(TrainingDiverged, ArithmeticError)
+
+
+def test_accuracy():
+    assert accuracy(np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), np.array([0, 1, 1])) == pytest.approx(2 / 3)
+    assert accuracy(Value([[1.5], [-0.5]]), np.array([1, 0])) == 1.0  # one logit: positive means class 1
+    assert accuracy(np.array([-1.0, 2.0]), np.array([1, 1])) == 0.5
+
+
+def test_progress_bar_is_optional():
+    X, y, _, _ = data.make_linear_regression(8, 1)
+    model = nn.Linear(1, 1, rng=0)
+    fit(model, mse, TinySGD(model.parameters(), 0.1), (X, y), epochs=2, progress=True)  # tqdm or silently none
+
+
+def test_small_moons_training_reaches_high_accuracy():
+    X, y = data.make_moons(100, noise=0.1, rng=0)
+    model = nn.MLP([2, 16, 16, 2], rng=0)
+    history = fit(model, cross_entropy, TinySGD(model.parameters(), lr=0.2), (X, y), epochs=150, batch_size=20,
+                  metric=accuracy, rng=0, progress=False)
+    assert history["metric"][-1] >= 0.97
