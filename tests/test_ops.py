@@ -31,6 +31,10 @@ def _distinct(rng, shape):  # max/min: ties make the derivative a convention, no
     return rng.permutation(np.arange(int(np.prod(shape)), dtype=float)).reshape(shape) * 0.5 + 0.1
 
 
+def _unit(rng, shape):  # probabilities and targets in (0, 1), kept away from the clamped ends
+    return rng.uniform(0.05, 0.95, size=shape)
+
+
 def _weighted(v):
     """Σ wᵢ·vᵢ with distinct weights, so a gradient sent to the wrong entry cannot cancel out in the sum."""
     return (v * Value(np.arange(v.size, dtype=float).reshape(v.shape) * 0.1)).sum()
@@ -73,6 +77,8 @@ CASES = {
     "STACK": (lambda x, y: stack([x, y], axis=-1) * Value([1.0, -3.0]), (_any, _any), [((3,), (3,)),
                                                                                         ((2, 3), (2, 3))]),
     "MATMUL": (lambda x, y: x @ y, (_any, _any), MATMUL_SHAPES),
+    "BINARY_CROSS_ENTROPY": (lambda p, t: apply(ops.BINARY_CROSS_ENTROPY, p * 0.8 + 0.1, t), (_unit, _unit),
+                             [((3,), (3,)), ((2, 3), (2, 3))]),
     "IM2COL": (lambda x: _weighted(apply(ops.IM2COL, x, kernel_size=(2, 2), stride=1, padding=1))
                + _weighted(apply(ops.IM2COL, x, kernel_size=(2, 1), stride=2, padding=0)), (_any,), [(1, 2, 3, 3)]),
 }

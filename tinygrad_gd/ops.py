@@ -132,6 +132,20 @@ LOG_SOFTMAX = Op("log_softmax", _log_softmax,
                  lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True))
 
 
+# ---- a loss with PyTorch's own derivative -----------------------------------------------------------------------
+def _log_at_least_minus_100(x):
+    with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped: probabilities of exactly 0 or 1 stay finite
+        return np.maximum(np.log(x), -100.0)
+
+
+# bce(p, t) = −t·log p − (1 − t)·log(1 − p), logs clamped at −100 as in PyTorch. Its rule is PyTorch's too:
+# d/dp = (p − t) / max(p(1 − p), 1e-12), finite at p = 0 or 1 where composing the clamped logs would give 0/0.
+BINARY_CROSS_ENTROPY = Op(
+    "bce", lambda p, t: -(t * _log_at_least_minus_100(p) + (1 - t) * _log_at_least_minus_100(1 - p)),
+    lambda g, out, p, t: g * (p - t) / np.maximum(p * (1 - p), 1e-12),
+    lambda g, out, p, t: g * (_log_at_least_minus_100(1 - p) - _log_at_least_minus_100(p)))  # d/dt
+
+
 # ---- shape ------------------------------------------------------------------------------------------------------
 RESHAPE = Op("reshape", lambda x, shape: np.reshape(x, shape),
              lambda g, out, x, shape: g.reshape(np.shape(x)))  # reshape back

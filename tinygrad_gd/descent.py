@@ -1,0 +1,137 @@
+"""Watch the hiker: run an optimizer on a formula of a few numbers and record every step.
+
+`descend` is what `tinygrad-gd descend` prints, what the notebooks plot and what the visualiser animates: at each
+step it scores the current point, lets backpropagation fill `.grad`, and lets the optimizer take one step.
+`verdict` reads the record and says whether the descent converged, oscillated or diverged, and why.
+
+>>> steps = descend("(w - 2) ** 2", {"w": 5.0}, "sgd", lr=0.1, steps=1)
+>>> [(s.step, s.values["w"], round(s.loss, 6), round(s.grads["w"], 6)) for s in steps]
+[(0, 5.0, 9.0, 6.0), (1, 4.4, 5.76, 4.8)]
+"""
+
+import math
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+
+from . import optim
+from .expr import Expression, ExpressionError, parse
+from .value import Value
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad")
+
+
+@dataclass
+class Step:
+    """One row of the descent: the point, its loss and slopes, and what the hiker carries after stepping from it.
+
+    `state` maps each variable to the optimizer's state after the step taken from this point (PyTorch's keys,
+    plus `update`, the distance moved); the last row's point is where the descent stopped, so its state is empty.
+    """
+
+    step: int
+    values: dict
+    loss: float
+    grads: dict
+    state: dict = field(default_factory=dict)
+
+
+def make_optimizer(name, params, lr, momentum=None):
+    """The optimizer a learner names on the command line: sgd, momentum, nesterov, adam, rmsprop or adagrad."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Invalid optimizer: {name!r} (choose from {', '.join(OPTIMIZERS)})")
+    if momentum is not None and name in ("adam", "adagrad"):
+        raise ValueError(f"Invalid momentum: {name} has no momentum setting (Adam's is betas[0])")
+    if name in ("momentum", "nesterov"):
+        return optim.SGD(params, lr=lr, momentum=0.9 if momentum is None else momentum, nesterov=name == "nesterov")
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum or 0)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=momentum or 0)
+    return optim.Adam(params, lr=lr) if name == "adam" else optim.Adagrad(params, lr=lr)
+
+
+def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None):
+    """Minimise `expression` from `start` ({name: number}) for `steps` steps; return steps + 1 Step records.
+
+    Variables missing from `start` begin at a random point drawn from N(0, 1) with `seed`. The run stops early,
+    after recording it, once the loss is no longer a finite number.
+    """
+    expression = expression if isinstance(expression, Expression) else parse(expression)
+    unknown = [name for name in start if name not in expression.variables]
+    if unknown:
+        raise ExpressionError(f"{unknown[0]!r} is not a variable of {expression.source!r} "
+                              f"(it uses {', '.join(expression.variables) or 'none'})")
+    rng = np.random.default_rng(seed)
+    params = {name: Value(float(start[name]) if name in start else rng.normal(), requires_grad=True, name=name)
+              for name in expression.variables}
+    if not params:
+        raise ExpressionError(f"{expression.source!r} has no variables to descend on")
+    hiker = make_optimizer(optimizer, list(params.values()), lr, momentum)
+    records = []
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported by verdict(), not by warnings
+        for k in range(steps + 1):
+            if _take_step(k, steps, expression, params, hiker, records):
+                break
+    return records
+
+
+def _take_step(k, steps, expression, params, hiker, records):
+    """Score the point, let backprop fill the slopes, record, let the hiker step; return True when the run ends."""
+    hiker.zero_grad()
+    loss = expression(**params)
+    loss.backward()
+    record = Step(k, {n: p.item() for n, p in params.items()}, float(loss.item()),
+                  {n: float(p.grad) for n, p in params.items()})
+    records.append(record)
+    if k == steps or not math.isfinite(record.loss):
+        return True
+    hiker.step()
+    record.state = {n: {**_plain(hiker.state.get(p, {})), "update": record.values[n] - p.item()}
+                    for n, p in params.items()}
+    return False
+
+
+def _norm(grads):
+    return math.sqrt(sum(g * g for g in grads.values()))
+
+
+def _plain(state):
+    return {key: float(value) for key, value in state.items()}
+
+
+@dataclass
+class Verdict:
+    kind: str  # "converged", "oscillated", "diverged" or "still descending"
+    message: str
+
+
+def verdict(records):
+    """Say what the descent did: diverged (loss grew or blew up), oscillated (crossed the valley back and forth
+    while the loss shrank), converged (settled), or still descending (too few steps or too small a lr)."""
+    losses = [r.loss for r in records]
+    first, last, n = losses[0], losses[-1], len(records) - 1
+    where = ", ".join(f"{name}={value:.6g}" for name, value in records[-1].values.items())
+    if not all(math.isfinite(x) for x in losses):
+        bad = next(r for r in records if not math.isfinite(r.loss))
+        return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} "
+                                   f"(from {first:.6g} at step 0): learning rate too large")
+    if last > first:
+        return Verdict("diverged", f"diverged: the loss grew from {first:.6g} to {last:.6g} in {n} steps, ending at "
+                                   f"{where}: learning rate too large (each step overshoots by more than it gains)")
+    flips = max(sum(1 for a, b in pairwise(records) if a.grads[name] * b.grads[name] < 0)
+                for name in records[0].grads)
+    if n >= 2 and flips >= n / 2:
+        trend = (f"converging toward {where}, loss {first:.6g} -> {last:.6g}" if last < 0.99 * first
+                 else f"without getting closer, loss stuck near {last:.6g}")
+        return Verdict("oscillated", f"oscillated: the slope changed sign in {flips} of {n} steps, overshooting "
+                                     f"the minimum back and forth, {trend}; a smaller learning rate goes straight")
+    gain, slope = first - last, [_norm(r.grads) for r in (records[0], records[-1])]
+    if gain > 0 and (slope[1] <= slope[0] / 50 or slope[1] < 1e-8):  # the ground has flattened 50-fold
+        close = next(r.step for r in records if r.loss - last <= 0.01 * gain)
+        return Verdict("converged", f"converged: loss {first:.6g} -> {last:.6g} in {n} steps (within 1% of the "
+                                    f"final loss from step {close}; slope {slope[0]:.3g} -> {slope[1]:.3g}), "
+                                    f"ending at {where}")
+    return Verdict("still descending", f"still descending: loss {first:.6g} -> {last:.6g} in {n} steps and still "
+                                       f"falling, now at {where}; take more steps or a larger learning rate")

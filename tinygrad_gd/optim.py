@@ -1,0 +1,421 @@
+"""The hiker: reads `.grad` and takes a step. It never computes a derivative.
+
+Backpropagation (backprop.py) fills every weight's `.grad` with the slope of the score. An optimizer only reads
+those slopes and moves the weights downhill, in place, under `no_grad()`: exactly the article's
+`w -= lr * w.grad`, with a memory (momentum, running averages) for the smarter hikers.
+
+The split follows PyTorch: a class keeps the bookkeeping (`param_groups`, `state`, validation, `state_dict`) and a
+pure function per algorithm does the math on NumPy arrays, e.g. `sgd_update(param, grad, state, lr=...)`, which
+returns the step to subtract and the new state. Because every update is computed before any weight is written,
+a step that fails (a gradient of the wrong shape) leaves every weight and every state untouched.
+
+>>> from tinygrad_gd import Value
+>>> w = Value(5.0, requires_grad=True)
+>>> opt = SGD([w], lr=0.1)
+>>> ((w - 2) ** 2).backward()
+>>> opt.step()
+>>> w.item()
+4.4
+"""
+
+import copy
+import math
+
+import numpy as np
+
+from .value import Value, no_grad
+
+_REQUIRED = object()  # marks a hyperparameter with no default (SGD's lr)
+
+
+def _check(group, key, ok, what):
+    if key in group and not ok(group[key]):
+        raise ValueError(f"Invalid {what}: {group[key]}")
+
+
+class Optimizer:
+    """Bookkeeping shared by every hiker: parameter groups, per-parameter state, zero_grad, step, state_dict.
+
+    `params` is a list of Values, or a list of dicts `{"params": [...], "lr": ...}` (param groups), each group
+    overriding the defaults with its own hyperparameters. `state[p]` holds what the hiker remembers about `p`
+    (keyed by the Value itself: Values hash by identity), with PyTorch's key names.
+    """
+
+    update = None  # the pure function: update(param, grad, state, **hyperparameters) -> (step, new_state)
+
+    def __init__(self, params, defaults):
+        for key in defaults:
+            if defaults[key] is not _REQUIRED:
+                self._validate({key: defaults[key]})
+        self.defaults, self.state, self.param_groups = defaults, {}, []
+        if isinstance(params, Value):
+            raise TypeError("params must be a list of Values (or of param-group dicts), not a single Value: "
+                            "write [w] instead of w")
+        groups = list(params)
+        if not groups:
+            raise ValueError("Invalid params: optimizer got an empty parameter list")
+        for group in groups if isinstance(groups[0], dict) else [{"params": groups}]:
+            self.add_param_group(group)
+
+    def _validate(self, group):
+        """Raise ValueError naming the first invalid hyperparameter (subclasses add their own checks)."""
+        _check(group, "lr", lambda v: v >= 0, "learning rate")
+        _check(group, "weight_decay", lambda v: v >= 0, "weight_decay value")
+        _check(group, "momentum", lambda v: v >= 0, "momentum value")
+        _check(group, "eps", lambda v: v >= 0, "epsilon value")
+
+    def add_param_group(self, group):
+        """Add a dict `{"params": [...], hyperparameter: value, ...}`; missing hyperparameters take the defaults."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"a param group must be a dict with a 'params' key, not {type(group).__name__}")
+        params = [group["params"]] if isinstance(group["params"], Value) else list(group["params"])
+        if not params:
+            raise ValueError("Invalid params: a parameter group has an empty parameter list")
+        for i, p in enumerate(params):
+            if not isinstance(p, Value):
+                raise ValueError(f"Invalid parameter {i}: an optimizer moves Values, not {type(p).__name__}")
+            if not p.requires_grad or not p.is_leaf:
+                raise ValueError(f"Invalid parameter {i}: it must be a leaf Value with requires_grad=True "
+                                 f"(a weight you created), got {p!r}")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
+            raise ValueError("Invalid params: a parameter appears more than once (it would be stepped twice)")
+        group = {**self.defaults, **group, "params": params}
+        missing = [key for key, value in group.items() if value is _REQUIRED]
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs {missing[0]}: there is no default, because choosing it is "
+                             f"the point, e.g. {type(self).__name__}(params, {missing[0]}=0.1)")
+        self._validate(group)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the slopes, so the next backward does not add onto them (PyTorch's default: set to None)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad = np.zeros_like(p.grad)[()]
+
+    def step(self, closure=None):
+        """Move every parameter that has a `.grad` one step. Returns `closure()` if given (it recomputes the loss)."""
+        loss = closure() if closure is not None else None
+        plan = []
+        for group in self.param_groups:
+            hyper = {key: group[key] for key in self.defaults}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue  # no slope for this one (unused in the loss, or zeroed): PyTorch skips it too
+                if np.shape(p.grad) != p.shape:
+                    raise ValueError(f"gradient of shape {np.shape(p.grad)} does not match its parameter of shape "
+                                     f"{p.shape}; no parameter was changed")
+                plan.append((p, hyper))
+        # Compute every step first, write afterwards: a failure above or here changes nothing.
+        updates = [(p, *type(self).update(np.asarray(p.data), np.asarray(p.grad), self.state.get(p, {}), **hyper))
+                   for p, hyper in plan]
+        with no_grad():
+            for p, step, state in updates:
+                p -= step
+                if state:
+                    self.state[p] = state
+        return loss
+
+    def state_dict(self):
+        """PyTorch's layout: parameters are replaced by their index (counting across groups), state copied."""
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+                  for g in self.param_groups]
+        state = {index[id(p)]: copy.deepcopy(s) for p, s in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyperparameters and state saved by `state_dict()`; on any mismatch raise and change nothing."""
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has {len(saved)} parameter groups, the optimizer has "
+                             f"{len(self.param_groups)}")
+        params = [p for g in self.param_groups for p in g["params"]]
+        groups = []
+        for i, (mine, theirs) in enumerate(zip(self.param_groups, saved, strict=True)):
+            if len(mine["params"]) != len(theirs["params"]):
+                raise ValueError(f"loaded parameter group {i} has {len(theirs['params'])} parameters, the "
+                                 f"optimizer's has {len(mine['params'])}")
+            group = {**copy.deepcopy({k: v for k, v in theirs.items() if k != "params"}), "params": mine["params"]}
+            self._validate(group)
+            groups.append(group)
+        state = {}
+        for i, s in state_dict["state"].items():
+            if not 0 <= int(i) < len(params):
+                raise ValueError(f"loaded state refers to parameter {i}, but the optimizer has {len(params)}")
+            p = params[int(i)]
+            for key, value in s.items():
+                if key != "step" and np.shape(value) != p.shape:
+                    raise ValueError(f"loaded state '{key}' of parameter {i} has shape {np.shape(value)}, the "
+                                     f"parameter has shape {p.shape}")
+            state[p] = {k: v if k == "step" else np.array(v, dtype=p.dtype)[()] for k, v in s.items()}
+        self.param_groups, self.state = groups, state
+
+    def __repr__(self):
+        groups = "; ".join(", ".join(f"{k}={v}" for k, v in g.items() if k != "params") for g in self.param_groups)
+        return f"{type(self).__name__}({groups})"
+
+
+# ---- SGD ----------------------------------------------------------------------------------------------------------
+def sgd_update(param, grad, state, *, lr, momentum, dampening, nesterov, weight_decay, maximize):
+    """One SGD step for one parameter: returns (the amount to subtract, the new state)."""
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    if momentum == 0:
+        return lr * g, {}
+    if "momentum_buffer" not in state:
+        buf = np.array(g, copy=True)[()]  # the first buffer *is* the gradient, not (1 - dampening)·g
+    else:
+        buf = momentum * state["momentum_buffer"] + (1 - dampening) * g
+    direction = g + momentum * buf if nesterov else buf
+    return lr * direction, {"momentum_buffer": buf}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum (PyTorch's formulation).
+
+        g ← ∇f(θ) + λθ                               (λ = weight_decay; −∇f if maximize)
+        b ← g on the first step, then b ← μb + (1 − τ)g   (μ = momentum, τ = dampening)
+        g ← g + μb if nesterov, else g ← b
+        θ ← θ − γg                                   (γ = lr)
+
+    The momentum buffer starts *at g*, undamped: PyTorch's, not a zero-initialised average. And γ multiplies the
+    buffer (Sutskever's form), so changing lr mid-run does not rescale the velocity already built up.
+    """
+
+    update = staticmethod(sgd_update)
+
+    def __init__(self, params, lr=_REQUIRED, momentum=0, dampening=0, nesterov=False, weight_decay=0,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        if group.get("nesterov") and (group.get("momentum", 1) <= 0 or group.get("dampening", 0) != 0):
+            raise ValueError(f"Invalid nesterov: Nesterov momentum requires a momentum and zero dampening "
+                             f"(momentum={group.get('momentum')}, dampening={group.get('dampening')})")
+
+
+# ---- Adam and AdamW -----------------------------------------------------------------------------------------------
+def adam_update(param, grad, state, *, lr, betas, eps, weight_decay, amsgrad, decoupled=False):
+    """One Adam step (AdamW's if `decoupled`) for one parameter: returns (the amount to subtract, the new state)."""
+    beta1, beta2 = betas
+    step = state.get("step", 0.0) + 1
+    decay = lr * weight_decay * param if decoupled else 0.0  # AdamW shrinks θ directly, outside the averages
+    g = grad + weight_decay * param if weight_decay != 0 and not decoupled else grad
+    exp_avg = beta1 * state.get("exp_avg", 0.0 * param) + (1 - beta1) * g
+    exp_avg_sq = beta2 * state.get("exp_avg_sq", 0.0 * param) + (1 - beta2) * g * g
+    new_state = {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+    if amsgrad:
+        new_state["max_exp_avg_sq"] = np.maximum(state.get("max_exp_avg_sq", 0.0 * param), exp_avg_sq)[()]
+    bias_correction1, bias_correction2 = 1 - beta1 ** step, 1 - beta2 ** step
+    denom = np.sqrt(new_state["max_exp_avg_sq" if amsgrad else "exp_avg_sq"]) / math.sqrt(bias_correction2) + eps
+    return decay + (lr / bias_correction1) * (exp_avg / denom), new_state
+
+
+def _validate_betas(group):
+    for i, beta in enumerate(group.get("betas", ())):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
+class Adam(Optimizer):
+    """Adam: momentum on the gradient and a per-weight step size from its running square.
+
+        g ← ∇f(θ) + λθ;   t ← t + 1
+        m ← β₁m + (1 − β₁)g;   v ← β₂v + (1 − β₂)g²       (both start at 0; v̂max ← max(v̂max, v) if amsgrad)
+        m̂ ← m / (1 − β₁ᵗ);   v̂ ← v / (1 − β₂ᵗ)            (bias correction: undo the zero start)
+        θ ← θ − γ m̂ / (√v̂ + ε)
+
+    The first step therefore moves every weight by about γ, whatever the size of its gradient. Note ε is added
+    after the square root, and weight_decay here is L2 on the gradient (see AdamW for the decoupled kind).
+    """
+
+    update = staticmethod(adam_update)
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _validate_betas(group)
+
+
+def adamw_update(param, grad, state, **hyperparameters):
+    """One AdamW step: Adam without weight decay in g, plus θ ← θ − γλθ applied to the weight itself."""
+    return adam_update(param, grad, state, decoupled=True, **hyperparameters)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter).
+
+        θ ← θ − γλθ                                         (decay the weight itself, first)
+        m, v, m̂, v̂ as in Adam, but from the plain gradient g = ∇f(θ)
+        θ ← θ − γ m̂ / (√v̂ + ε)
+
+    In Adam, λθ added to g is divided by √v̂ like the rest of g, so big-gradient weights barely decay; here
+    every weight shrinks by the same factor (1 − γλ) each step. The default λ is 1e-2, not 0.
+    """
+
+    update = staticmethod(adamw_update)
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+# ---- RMSprop ------------------------------------------------------------------------------------------------------
+def rmsprop_update(param, grad, state, *, lr, alpha, eps, weight_decay, momentum, centered):
+    """One RMSprop step for one parameter: returns (the amount to subtract, the new state)."""
+    g = grad + weight_decay * param if weight_decay != 0 else grad
+    square_avg = alpha * state.get("square_avg", 0.0 * param) + (1 - alpha) * g * g
+    new_state = {"step": state.get("step", 0.0) + 1, "square_avg": square_avg}
+    if centered:
+        grad_avg = alpha * state.get("grad_avg", 0.0 * param) + (1 - alpha) * g
+        new_state["grad_avg"] = grad_avg
+        avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+    else:
+        avg = np.sqrt(square_avg) + eps
+    if momentum > 0:
+        buf = momentum * state.get("momentum_buffer", 0.0 * param) + g / avg
+        new_state["momentum_buffer"] = buf
+        return lr * buf, new_state
+    return lr * (g / avg), new_state
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide each gradient by the root of its running mean square.
+
+        g ← ∇f(θ) + λθ
+        v ← αv + (1 − α)g²            (v starts at 0; no bias correction, unlike Adam)
+        ĝ ← αĝ + (1 − α)g and v ← v − ĝ² if centered   (divide by the variance instead)
+        b ← μb + g / (√v + ε) and θ ← θ − γb if momentum, else θ ← θ − γ g / (√v + ε)
+
+    Because v starts at 0 the first steps are large: the first is γ·g/(√(1−α)|g|), i.e. 10γ for α = 0.99.
+    """
+
+    update = staticmethod(rmsprop_update)
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check(group, "alpha", lambda v: v >= 0, "alpha value")
+
+
+# ---- Adagrad ------------------------------------------------------------------------------------------------------
+def adagrad_update(param, grad, state, *, lr, lr_decay, weight_decay, eps):
+    """One Adagrad step for one parameter: returns (the amount to subtract, the new state)."""
+    step = state["step"] + 1
+    g = grad + weight_decay * param if weight_decay != 0 else grad
+    clr = lr / (1 + (step - 1) * lr_decay)
+    total = state["sum"] + g * g
+    return clr * (g / (np.sqrt(total) + eps)), {"step": step, "sum": total}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: each weight's step shrinks with the sum of all its past squared gradients.
+
+        g ← ∇f(θ) + λθ;   t ← t + 1
+        γₜ ← γ / (1 + (t − 1)·η)          (η = lr_decay)
+        s ← s + g²                       (s starts at initial_accumulator_value)
+        θ ← θ − γₜ g / (√s + ε)
+
+    s only grows, so steps only shrink: good for sparse features, too timid for long runs. As in PyTorch, the
+    state (step 0, sum) is created for every parameter when the optimizer is built.
+    """
+
+    update = staticmethod(adagrad_update)
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10, initial_accumulator_value=0):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps))
+        if initial_accumulator_value < 0:
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p] = {"step": 0.0, "sum": np.full(p.shape, initial_accumulator_value, p.dtype)[()]}
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check(group, "lr_decay", lambda v: v >= 0, "lr_decay value")
+
+
+# ---- learning-rate schedulers -------------------------------------------------------------------------------------
+class LRScheduler:
+    """Sets every group's lr from a closed form of `last_epoch`, the number of `step()` calls so far.
+
+    As in PyTorch, building a scheduler already counts as step 0 (lr = the initial lr), and you call
+    `scheduler.step()` after `optimizer.step()`, once per epoch. Each group keeps its starting lr as
+    `initial_lr`, so schedules do not compound.
+    """
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = -1
+        self.step()
+
+    def lr_at(self, base_lr, epoch):
+        raise NotImplementedError
+
+    def step(self):
+        self.last_epoch += 1
+        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = self.lr_at(base_lr, self.last_epoch)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        """The lr of each group as set by the latest `step()`."""
+        return list(self._last_lr)
+
+
+class StepLR(LRScheduler):
+    """lr = initial_lr · γ^⌊epoch / step_size⌋: multiply by γ every `step_size` epochs."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        if int(step_size) != step_size or step_size < 1:
+            raise ValueError(f"Invalid step_size: {step_size} (a whole number of epochs, at least 1)")
+        self.step_size, self.gamma = int(step_size), gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR(LRScheduler):
+    """lr = initial_lr · γ^epoch: multiply by γ every epoch."""
+
+    def __init__(self, optimizer, gamma):
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** epoch
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = η_min + (initial_lr − η_min)·(1 + cos(π·epoch / T_max)) / 2: half a cosine from lr down to η_min.
+
+    Past T_max the cosine carries on and climbs back up, as PyTorch's does.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):  # noqa: N803 (PyTorch's argument name)
+        if T_max <= 0:
+            raise ValueError(f"Invalid T_max: {T_max} (the number of epochs of the half cosine, at least 1)")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
