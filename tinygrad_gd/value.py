@@ -218,6 +218,15 @@ class Value:
             text += f", dtype={self.dtype}"
         return text + (f", name={self.name!r})" if self.name else ")")
 
+    def _repr_svg_(self):
+        """Jupyter shows a Value as the graph that made it (at most viz.MAX_NODES nodes, so it stays readable)."""
+        from . import viz  # lazily: most Values are never drawn, and viz loads Graphviz
+
+        try:
+            return viz.to_svg(self)
+        except Exception:  # a notebook should fall back to the text repr, not print a traceback per cell
+            return None
+
     def backward(self, grad=None, retain_graph=False):
         """Backpropagate from this Value: fill `.grad` of everything it was computed from (see backprop.backward).
 
