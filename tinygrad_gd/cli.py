@@ -30,6 +30,43 @@ def run_example(dtype="float64", out=None):
     return w, loss
 
 
+def add_descend_parser(commands):
+    from tinygrad_gd.descent import OPTIMIZERS
+
+    descend = commands.add_parser("descend", help="watch an optimizer walk down a formula, step by step",
+                                  description="Minimise a formula of a few numbers and print every step. "
+                                              "Formulas may use numbers, names, + - * / ** and exp log sqrt abs "
+                                              "tanh sigmoid relu; they are checked, never run as Python.")
+    descend.add_argument("expression", help='the loss, e.g. "(w - 2) ** 2" (quote it)')
+    descend.add_argument("start", nargs="*", metavar="NAME=VALUE",
+                         help="starting values, e.g. w=5 (a variable left out starts at a random point, see --seed)")
+    descend.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
+    descend.add_argument("--steps", type=int, default=20, help="number of steps (default 20)")
+    descend.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    descend.add_argument("--momentum", type=float, help="momentum for momentum/nesterov (default 0.9), sgd, rmsprop")
+    descend.add_argument("--show-state", action="store_true", help="show what the optimizer carries per step")
+    descend.add_argument("--seed", type=int, help="seed for the random starting values")
+    descend.add_argument("--plot", metavar="FILE.png", help="save the loss curve and the path (needs matplotlib)")
+
+
+def run_descend(args, out=None):
+    """`tinygrad-gd descend`: the table of steps, then the verdict (converged, oscillated or diverged)."""
+    from tinygrad_gd.descent import descend, format_table, plot_descent, verdict
+    from tinygrad_gd.expr import parse, parse_assignments
+
+    out = out or sys.stdout
+    if args.steps < 1:
+        raise ValueError(f"Invalid steps: {args.steps} (at least 1)")
+    expression = parse(args.expression)
+    records = descend(expression, parse_assignments(args.start), args.optimizer, args.lr, args.steps,
+                      args.momentum, args.seed)
+    print(f"{args.optimizer} on {expression.source} with lr {args.lr:g}", file=out)
+    print(format_table(records, args.show_state), file=out)
+    print(verdict(records).message, file=out)
+    if args.plot:
+        print(f"plot saved to {plot_descent(records, expression, args.plot)}", file=out)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tinygrad-gd",
@@ -37,11 +74,18 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     example = commands.add_parser("example", help="run the article's (w - 2)**2 example: gradient 6.0, weight 4.4")
     example.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    add_descend_parser(commands)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.command == "descend":
+        try:
+            run_descend(args)
+        except (ValueError, ImportError) as error:  # ExpressionError is a ValueError
+            print(f"tinygrad-gd descend: {error}", file=sys.stderr)
+            return 2
     if args.command == "example":
         run_example(args.dtype)
     return 0

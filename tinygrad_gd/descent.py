@@ -135,3 +135,68 @@ def verdict(records):
                                     f"ending at {where}")
     return Verdict("still descending", f"still descending: loss {first:.6g} -> {last:.6g} in {n} steps and still "
                                        f"falling, now at {where}; take more steps or a larger learning rate")
+
+
+# ---- showing the record -------------------------------------------------------------------------------------------
+STATE_LABELS = {"momentum_buffer": "buf", "exp_avg": "m", "exp_avg_sq": "v", "max_exp_avg_sq": "vmax",
+                "square_avg": "sq_avg", "grad_avg": "g_avg", "sum": "sum", "update": "moved"}
+
+
+def format_table(records, show_state=False):
+    """The record as a text table: step, each variable, loss, each slope (and, if asked, the hiker's state).
+
+    With `show_state`, `moved` is the distance the variable moved in that step: for Adam, the bias-corrected step
+    lr·m̂/(√v̂ + ε), where m̂ = m/(1 − β₁ᵗ) and v̂ = v/(1 − β₂ᵗ) come from the m and v shown beside it.
+    """
+    names = list(records[0].values)
+    keys = [k for k in STATE_LABELS if show_state and k in records[0].state.get(names[0], {})]
+    header = ["step", *names, "loss", *[f"grad {n}" for n in names],
+              *[f"{STATE_LABELS[k]} {n}" for n in names for k in keys]]
+    rows = [[str(r.step), *[f"{r.values[n]:.6g}" for n in names], f"{r.loss:.6g}",
+             *[f"{r.grads[n]:.6g}" for n in names],
+             *[f"{r.state[n][k]:.6g}" if r.state else "" for n in names for k in keys]] for r in records]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+                     for row in [header, *rows])
+
+
+def plot_descent(records, expression, path):
+    """Save a picture: the loss per step, and the path on the loss surface (a curve for one variable, contours
+    for two). Needs matplotlib, an optional extra."""
+    try:
+        from matplotlib.figure import Figure  # no pyplot: no global backend, nothing opens a window
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: pip install tinygrad-gd[plot]") from None
+    expression = expression if isinstance(expression, Expression) else parse(expression)
+    names = list(records[0].values)
+    fine = [r for r in records if math.isfinite(r.loss) and all(map(math.isfinite, r.values.values()))]
+    figure = Figure(figsize=(11, 4.5) if len(names) <= 2 else (5.5, 4.5), layout="constrained")
+    axes = figure.subplots(1, 2 if len(names) <= 2 else 1, squeeze=False)[0]
+    axes[0].plot([r.step for r in fine], [r.loss for r in fine], "o-", markersize=3)
+    axes[0].set(xlabel="step", ylabel="loss", title=f"loss of {expression.source}")
+    if fine and min(r.loss for r in fine) > 0:
+        axes[0].set_yscale("log")
+    if len(names) in (1, 2):
+        grids = [_span([r.values[n] for r in fine]) for n in names]
+        if len(names) == 2:
+            grids = list(np.meshgrid(*grids))
+        with np.errstate(all="ignore"):
+            surface = expression(**{n: Value(g) for n, g in zip(names, grids, strict=True)}).data
+        path_xy = [[r.values[n] for r in fine] for n in names]
+        if len(names) == 1:
+            axes[1].plot(grids[0], surface, color="0.6")
+            axes[1].plot(path_xy[0], [r.loss for r in fine], "o-", color="C3", markersize=4)
+            axes[1].set(xlabel=names[0], ylabel="loss")
+        else:
+            axes[1].contour(grids[0], grids[1], surface, levels=25, cmap="viridis")
+            axes[1].plot(*path_xy, "o-", color="C3", markersize=3)
+            axes[1].set(xlabel=names[0], ylabel=names[1])
+        axes[1].set_title("the hiker's path")
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def _span(values, points=200):
+    low, high = min(values), max(values)
+    margin = max(0.25 * (high - low), 0.5)
+    return np.linspace(low - margin, high + margin, points)
