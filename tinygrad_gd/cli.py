@@ -67,6 +67,37 @@ def run_descend(args, out=None):
         print(f"plot saved to {plot_descent(records, expression, args.plot)}", file=out)
 
 
+def draw_example(path, dtype="float64"):
+    """The example's graph before the step (so w still reads 5), with every gradient filled by backward."""
+    from tinygrad_gd import Value, viz
+
+    w = Value([5.0], requires_grad=True, dtype=dtype, name="w")
+    loss = (w - 2) ** 2
+    loss.backward()
+    return viz.render(loss, path)
+
+
+def run_graph(args, out=None):
+    """`tinygrad-gd graph`: evaluate the formula with the safe parser, backpropagate, draw; 1 on a bad input."""
+    from tinygrad_gd import Value, viz
+    from tinygrad_gd.expr import ExpressionError, parse, parse_assignments
+
+    out = out or sys.stdout
+    try:
+        expression = parse(args.expression)
+        weights = {n: Value(x, requires_grad=True, name=n) for n, x in parse_assignments(args.values).items()}
+        loss = expression(**weights)  # names a missing or unknown variable
+        if not args.no_grad and loss.requires_grad:
+            loss.backward()
+        print(f"Graph: {viz.render(viz.to_dot(loss, show_grad=not args.no_grad), args.output)}", file=out)
+        if args.frames:
+            print(f"Backward walk: {viz.backprop_html(loss, args.frames)}", file=out)
+    except (ExpressionError, RuntimeError, OSError) as error:
+        print(f"tinygrad-gd graph: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tinygrad-gd",
@@ -74,6 +105,14 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     example = commands.add_parser("example", help="run the article's (w - 2)**2 example: gradient 6.0, weight 4.4")
     example.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    example.add_argument("--graph", metavar="FILE.svg", help="also draw the example's graph, filled by backward")
+    graph = commands.add_parser("graph", help='draw the graph of a formula: graph "(w - 2) ** 2" w=5 -o graph.svg')
+    graph.add_argument("expression", help="a formula of + - * / ** and exp, log, sqrt, abs, tanh, sigmoid, relu")
+    graph.add_argument("values", nargs="*", metavar="NAME=NUMBER", help="a value for every variable, e.g. w=5")
+    graph.add_argument("-o", "--output", default="graph.svg",
+                       help="the picture: .svg (always works), .png (needs Graphviz's dot), .dot (the source)")
+    graph.add_argument("--frames", metavar="OUT.html", help="also write the backward walk as an HTML stepper")
+    graph.add_argument("--no-grad", action="store_true", help="draw the forward pass only (no backward)")
     add_descend_parser(commands)
     return parser
 
@@ -88,4 +127,8 @@ def main(argv=None):
             return 2
     if args.command == "example":
         run_example(args.dtype)
+        if args.graph:
+            print(f"Graph: {draw_example(args.graph, args.dtype)}")
+    elif args.command == "graph":
+        return run_graph(args)
     return 0

@@ -1,0 +1,53 @@
+"""`tinygrad-gd graph` and `tinygrad-gd example --graph`: the safe parser, backward, and a picture on disk."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tinygrad_gd.cli import main
+
+SVG_TEXT = "{http://www.w3.org/2000/svg}text"
+
+
+@pytest.fixture(autouse=True)
+def no_system_dot(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # the command must work after `pip install` alone
+
+
+def texts(path):
+    return {t.text for t in ET.parse(path).getroot().iter(SVG_TEXT)}
+
+
+def test_graph_of_the_seed_example(tmp_path, capsys):
+    out, frames = tmp_path / "graph.svg", tmp_path / "walk.html"
+    assert main(["graph", "(w - 2) ** 2", "w=5", "-o", str(out), "--frames", str(frames)]) == 0
+    assert {"w", "data 5", "data 3", "data 9", "grad 6", "grad 1", "-", "**2"} <= texts(out)
+    assert frames.read_text().count('class="frame"') == 4
+    assert str(out) in capsys.readouterr().out
+
+
+def test_no_grad_draws_the_forward_pass_only(tmp_path):
+    out = tmp_path / "forward.svg"
+    assert main(["graph", "w * x + 1", "w=2", "x=3", "-o", str(out), "--no-grad"]) == 0
+    drawn = texts(out)
+    assert {"data 2", "data 3", "data 6", "data 7"} <= drawn and not any(t.startswith("grad") for t in drawn)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["(w - 2) ** 2"], "missing a value for 'w'"),
+    (["(w - 2) ** 2", "w=5", "v=1"], "unknown variable 'v'"),
+    (["__import__('os').system('x')", "w=5"], "not allowed"),
+    (["w", "w=5", "-o", "{dir}/graph.png"], "apt-get install graphviz"),
+])
+def test_graph_refuses_bad_input_with_a_message(tmp_path, capsys, argv, message):
+    argv = [a.replace("{dir}", str(tmp_path)) for a in argv]
+    assert main(["graph", *argv, *([] if "-o" in argv else ["-o", str(tmp_path / "g.svg")])]) == 1
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.glob("g*")) == []
+
+
+def test_example_draws_its_graph(tmp_path, capsys):
+    out = tmp_path / "seed.svg"
+    assert main(["example", "--graph", str(out)]) == 0
+    assert "Gradient: 6.0" in capsys.readouterr().out
+    assert {"w", "data [5]", "grad [6]", "data [9]", "grad [1]"} <= texts(out)
