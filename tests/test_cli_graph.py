@@ -51,3 +51,12 @@ def test_example_draws_its_graph(tmp_path, capsys):
     assert main(["example", "--graph", str(out)]) == 0
     assert "Gradient: 6.0" in capsys.readouterr().out
     assert {"w", "data [5]", "grad [6]", "data [9]", "grad [1]"} <= texts(out)
+
+
+def test_descend_writes_the_side_by_side_page(tmp_path, capsys):
+    page = tmp_path / "descent.html"
+    assert main(["descend", "(w - 2) ** 2", "w=5", "--steps", "3", "--html", str(page)]) == 0
+    html = page.read_text()
+    assert html.count('class="frame"') == 4 and html.count('class="marker"') == 4
+    assert "w = 5 (grad 6), loss = 9" in html and "w = 4.4 (grad 4.8)" in html  # the table's numbers
+    assert str(page) in capsys.readouterr().out

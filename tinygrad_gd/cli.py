@@ -47,6 +47,8 @@ def add_descend_parser(commands):
     descend.add_argument("--show-state", action="store_true", help="show what the optimizer carries per step")
     descend.add_argument("--seed", type=int, help="seed for the random starting values")
     descend.add_argument("--plot", metavar="FILE.png", help="save the loss curve and the path (needs matplotlib)")
+    descend.add_argument("--html", metavar="OUT.html",
+                         help="write a page with the graph backprop fills at each step beside the path (1-2 variables)")
 
 
 def run_descend(args, out=None):
@@ -65,6 +67,13 @@ def run_descend(args, out=None):
     print(verdict(records).message, file=out)
     if args.plot:
         print(f"plot saved to {plot_descent(records, expression, args.plot)}", file=out)
+    if args.html:
+        from tinygrad_gd import viz
+        from tinygrad_gd.descent import make_optimizer
+
+        hiker = lambda weights: make_optimizer(args.optimizer, weights, args.lr, args.momentum)
+        page = viz.descent_html(expression, records[0].values, hiker, len(records) - 1, args.html)
+        print(f"map and hiker side by side: {page}", file=out)
 
 
 def draw_example(path, dtype="float64"):
