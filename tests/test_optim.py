@@ -1,0 +1,338 @@
+"""The hiker: every optimizer and scheduler against trajectories written from the documented formulas (and against
+PyTorch when it is installed), validation messages, atomic steps and loads, state_dict round trips."""
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_gd import Value
+from tinygrad_gd.optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    ExponentialLR,
+    RMSprop,
+    StepLR,
+)
+
+START = np.array([1.5, -0.5, 3.0])
+TARGET = np.array([0.2, 0.7, -1.0])
+CURVE = np.array([1.0, 3.0, 0.5])
+
+
+def grad_of(theta):
+    """The slope of Σ c·(θ − a)², written by hand: the tests feed it to the hiker, with no backprop involved."""
+    return 2 * CURVE * (theta - TARGET)
+
+
+def run(make, steps=4, start=START):
+    """Set .grad by hand and step; return the parameter after each step."""
+    w = Value(start.copy(), requires_grad=True)
+    opt = make([w])
+    trajectory = []
+    for _ in range(steps):
+        w.grad = grad_of(np.asarray(w.data))
+        opt.step()
+        trajectory.append(np.array(w.data))
+    return trajectory, opt, w
+
+
+# ---- reference trajectories, from the formulas in PyTorch's documentation (independent of optim.py) -------------
+def ref_sgd(steps, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, maximize=False):
+    theta, b, out = START.copy(), None, []
+    for _ in range(steps):
+        g = grad_of(theta) * (-1 if maximize else 1) + weight_decay * theta
+        if momentum:
+            b = g.copy() if b is None else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        theta = theta - lr * g
+        out.append(theta)
+    return out
+
+
+def ref_adam(steps, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False):
+    theta, m, v, vmax, out = START.copy(), 0 * START, 0 * START, 0 * START, []
+    for t in range(1, steps + 1):
+        g = grad_of(theta)
+        if decoupled:
+            theta = theta * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * theta
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g ** 2
+        vmax = np.maximum(vmax, v)
+        v_hat = (vmax if amsgrad else v) / (1 - betas[1] ** t)
+        theta = theta - lr * (m / (1 - betas[0] ** t)) / (np.sqrt(v_hat) + eps)
+        out.append(theta)
+    return out
+
+
+def ref_rmsprop(steps, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    theta, v, gbar, b, out = START.copy(), 0 * START, 0 * START, 0 * START, []
+    for _ in range(steps):
+        g = grad_of(theta) + weight_decay * theta
+        v = alpha * v + (1 - alpha) * g ** 2
+        gbar = alpha * gbar + (1 - alpha) * g
+        denom = np.sqrt(v - gbar ** 2 if centered else v) + eps
+        if momentum:
+            b = momentum * b + g / denom
+            theta = theta - lr * b
+        else:
+            theta = theta - lr * g / denom
+        out.append(theta)
+    return out
+
+
+def ref_adagrad(steps, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10, initial_accumulator_value=0.0):
+    theta, s, out = START.copy(), np.full(3, initial_accumulator_value), []
+    for t in range(1, steps + 1):
+        g = grad_of(theta) + weight_decay * theta
+        s = s + g ** 2
+        theta = theta - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(s) + eps)
+        out.append(theta)
+    return out
+
+
+CASES = [
+    (SGD, ref_sgd, dict(lr=0.1)),
+    (SGD, ref_sgd, dict(lr=0.05, momentum=0.9)),
+    (SGD, ref_sgd, dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.1)),
+    (SGD, ref_sgd, dict(lr=0.05, momentum=0.8, nesterov=True)),
+    (SGD, ref_sgd, dict(lr=0.01, maximize=True)),
+    (Adam, ref_adam, dict(lr=0.1)),
+    (Adam, ref_adam, dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1, amsgrad=True)),
+    (AdamW, lambda steps, **kw: ref_adam(steps, decoupled=True, **kw), dict(lr=0.1, weight_decay=0.01)),
+    (AdamW, lambda steps, **kw: ref_adam(steps, decoupled=True, **kw), dict(lr=0.1, weight_decay=0.3, amsgrad=True)),
+    (RMSprop, ref_rmsprop, dict(lr=0.01)),
+    (RMSprop, ref_rmsprop, dict(lr=0.01, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.1)),
+    (Adagrad, ref_adagrad, dict(lr=0.1)),
+    (Adagrad, ref_adagrad, dict(lr=0.1, lr_decay=0.5, weight_decay=0.1, initial_accumulator_value=0.2)),
+]
+
+
+@pytest.mark.parametrize("cls, reference, kwargs", CASES, ids=[f"{c.__name__}-{kw}" for c, _, kw in CASES])
+def test_trajectory_matches_the_documented_formula(cls, reference, kwargs):
+    trajectory, _, _ = run(lambda params: cls(params, **kwargs), steps=4)
+    np.testing.assert_allclose(trajectory, reference(4, **kwargs), rtol=1e-12, atol=1e-14)
+
+
+def test_the_article_step_and_the_momentum_buffer_starting_at_g():
+    w = Value(5.0, requires_grad=True)
+    opt = SGD([w], lr=0.1, momentum=0.9, dampening=0.5)
+    ((w - 2) ** 2).backward()
+    opt.step()
+    assert w.item() == pytest.approx(4.4)  # first step: buffer = g = 6, not (1 - dampening)·g
+    assert opt.state[w]["momentum_buffer"] == 6.0
+    assert type(w.data) is np.float64  # 0-d data stays a NumPy scalar; the object is the same one
+
+
+def test_adam_first_step_moves_about_lr_whatever_the_gradient():
+    trajectory, opt, w = run(lambda p: Adam(p, lr=0.01), steps=1)
+    np.testing.assert_allclose(np.abs(trajectory[0] - START), 0.01, rtol=1e-6)
+    assert set(opt.state[w]) == {"step", "exp_avg", "exp_avg_sq"} and opt.state[w]["step"] == 1
+
+
+def test_float32_parameters_stay_float32():
+    w = Value(np.ones(3, dtype=np.float32), requires_grad=True)
+    opt = Adam([w], lr=0.1)
+    w.grad = np.ones(3, dtype=np.float32)
+    opt.step()
+    assert w.dtype == np.float32 and opt.state[w]["exp_avg"].dtype == np.float32
+
+
+# ---- bookkeeping ----------------------------------------------------------------------------------------------------
+def test_param_groups_have_their_own_lr_and_none_grads_are_skipped():
+    a, b, c = (Value(1.0, requires_grad=True) for _ in range(3))
+    opt = SGD([{"params": [a]}, {"params": [b, c], "lr": 0.5}], lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    a.grad, b.grad = 1.0, 1.0  # c.grad stays None
+    opt.step()
+    assert (a.item(), b.item(), c.item()) == (0.9, 0.5, 1.0)
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+def test_step_keeps_the_parameter_object_and_bumps_its_version():
+    w = Value(np.array([1.0, 2.0]), requires_grad=True)
+    data_before, opt = w.data, SGD([w], lr=0.1)
+    w.grad = np.array([1.0, 1.0])
+    opt.step()
+    assert w.data is data_before and w.version == 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: SGD(p, lr=-0.1), "Invalid learning rate: -0.1"),
+    (lambda p: SGD(p), "SGD needs lr"),
+    (lambda p: SGD(p, lr=0.1, momentum=-1), "Invalid momentum value: -1"),
+    (lambda p: SGD(p, lr=0.1, weight_decay=-1e-3), "Invalid weight_decay value: -0.001"),
+    (lambda p: SGD(p, lr=0.1, nesterov=True), "Invalid nesterov"),
+    (lambda p: SGD(p, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Invalid nesterov"),
+    (lambda p: Adam(p, eps=-1.0), "Invalid epsilon value: -1.0"),
+    (lambda p: Adam(p, betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
+    (lambda p: AdamW(p, betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
+    (lambda p: RMSprop(p, alpha=-0.5), "Invalid alpha value: -0.5"),
+    (lambda p: Adagrad(p, lr_decay=-1), "Invalid lr_decay value: -1"),
+    (lambda p: SGD([{"params": p, "lr": -2.0}], lr=0.1), "Invalid learning rate: -2.0"),
+    (lambda p: SGD([], lr=0.1), "empty parameter list"),
+    (lambda p: SGD([np.ones(3)], lr=0.1), "Invalid parameter 0: an optimizer moves Values, not ndarray"),
+    (lambda p: SGD([Value(1.0)], lr=0.1), "Invalid parameter 0: .*requires_grad=True"),
+    (lambda p: SGD([p[0], p[0]], lr=0.1), "more than once"),
+])
+def test_invalid_settings_name_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make([Value(1.0, requires_grad=True)])
+
+
+def test_a_single_value_instead_of_a_list_is_refused():
+    with pytest.raises(TypeError, match=r"\[w\]"):
+        SGD(Value(1.0, requires_grad=True), lr=0.1)
+
+
+def test_a_failed_step_changes_nothing():
+    a, b = Value(np.array([1.0, 2.0]), requires_grad=True), Value(np.array([3.0]), requires_grad=True)
+    opt = Adam([a, b], lr=0.1)
+    a.grad, b.grad = np.array([1.0, 1.0]), np.array([1.0])
+    opt.step()
+    before = (a.data.copy(), b.data.copy(), opt.state_dict())
+    a.grad, b.grad = np.array([1.0, 1.0]), np.array([1.0, 1.0])  # b's grad has the wrong shape
+    with pytest.raises(ValueError, match=r"shape \(2,\) does not match its parameter of shape \(1,\)"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, before[0])  # a comes first, and still did not move
+    np.testing.assert_array_equal(b.data, before[1])
+    assert _same(opt.state_dict(), before[2])
+
+
+def test_nan_gradients_propagate_instead_of_being_hidden():
+    w = Value(1.0, requires_grad=True)
+    w.grad = np.float64("nan")
+    SGD([w], lr=0.1).step()
+    assert math.isnan(w.item())
+
+
+def _same(x, y):
+    if isinstance(x, dict):
+        return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return len(x) == len(y) and all(_same(a, b) for a, b in zip(x, y, strict=True))
+    return np.array_equal(x, y)
+
+
+def test_state_dict_round_trip_continues_the_same_trajectory():
+    full, _, _ = run(lambda p: Adam(p, lr=0.1, amsgrad=True), steps=5)
+    _, opt, _ = run(lambda p: Adam(p, lr=0.1, amsgrad=True), steps=2)
+    saved = opt.state_dict()
+    assert list(saved["state"]) == [0] and saved["param_groups"][0]["params"] == [0]
+    w = Value(full[1].copy(), requires_grad=True)
+    fresh = Adam([w], lr=0.5)  # the saved lr (0.1) must come back too
+    fresh.load_state_dict(saved)
+    assert fresh.param_groups[0]["lr"] == 0.1 and fresh.param_groups[0]["params"][0] is w
+    for k in range(2, 5):
+        w.grad = grad_of(np.asarray(w.data))
+        fresh.step()
+        np.testing.assert_allclose(w.data, full[k], rtol=1e-14)
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda s: s["param_groups"].append({**s["param_groups"][0], "params": []}), "2 parameter groups"),
+    (lambda s: s["param_groups"][0]["params"].append(1), "group 0 has 2 parameters"),
+    (lambda s: s["state"][0].update(exp_avg=np.zeros(5)), r"'exp_avg' of parameter 0 has shape \(5,\)"),
+    (lambda s: s["state"].update({3: {}}), "refers to parameter 3"),
+    (lambda s: s["param_groups"][0].update(lr=-1.0), "Invalid learning rate: -1.0"),
+])
+def test_a_bad_load_raises_and_changes_nothing(corrupt, message):
+    _, opt, _ = run(lambda p: Adam(p, lr=0.1), steps=2)
+    before = opt.state_dict()
+    bad = opt.state_dict()
+    corrupt(bad)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(bad)
+    assert _same(opt.state_dict(), before)
+
+
+def test_the_hiker_never_imports_the_map():
+    tree = ast.parse((Path(__file__).parent.parent / "tinygrad_gd" / "optim.py").read_text())
+    imported = {(node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not any("backprop" in name for name in imported), imported
+
+
+# ---- schedulers ----------------------------------------------------------------------------------------------------
+def _lrs(make_scheduler, epochs=12, lr=0.1):
+    w = Value(1.0, requires_grad=True)
+    opt = SGD([w], lr=lr)
+    scheduler = make_scheduler(opt)
+    lrs = [scheduler.get_last_lr()[0]]
+    for _ in range(epochs):
+        opt.step()
+        scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+        assert opt.param_groups[0]["lr"] == lrs[-1]
+    assert scheduler.last_epoch == epochs
+    return lrs
+
+
+def test_step_lr():
+    assert _lrs(lambda o: StepLR(o, step_size=3, gamma=0.5), epochs=7) == pytest.approx(
+        [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025], rel=1e-12)
+
+
+def test_exponential_lr():
+    assert _lrs(lambda o: ExponentialLR(o, gamma=0.9), epochs=3) == pytest.approx([0.1, 0.09, 0.081, 0.0729])
+
+
+def test_cosine_annealing_lr_goes_down_then_back_up():
+    lrs = _lrs(lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.02), epochs=6)
+    half = 0.02 + 0.08 * (1 + math.cos(math.pi / 4)) / 2
+    assert lrs[:5] == pytest.approx([0.1, half, 0.06, 0.12 - half, 0.02], rel=1e-12)
+    assert lrs[5] == pytest.approx(lrs[3]) and lrs[6] == pytest.approx(lrs[2])
+
+
+def test_scheduler_validation():
+    opt = SGD([Value(1.0, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="Invalid step_size: 0"):
+        StepLR(opt, step_size=0)
+    with pytest.raises(ValueError, match="Invalid T_max: 0"):
+        CosineAnnealingLR(opt, T_max=0)
+
+
+# ---- PyTorch, when installed ---------------------------------------------------------------------------------------
+TORCH_NAMES = {SGD: "SGD", Adam: "Adam", AdamW: "AdamW", RMSprop: "RMSprop", Adagrad: "Adagrad"}
+
+
+@pytest.mark.parametrize("cls, reference, kwargs", CASES, ids=[f"{c.__name__}-{kw}" for c, _, kw in CASES])
+def test_trajectory_and_state_match_pytorch(cls, reference, kwargs):
+    torch = pytest.importorskip("torch")
+    ours, opt, w = run(lambda params: cls(params, **kwargs), steps=6)
+    t = torch.tensor(START.copy(), dtype=torch.float64, requires_grad=True)
+    topt = getattr(torch.optim, TORCH_NAMES[cls])([t], **kwargs)
+    for k in range(6):
+        t.grad = torch.from_numpy(grad_of(t.detach().numpy()))
+        topt.step()
+        np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    theirs = topt.state_dict()["state"].get(0, {})
+    assert set(opt.state.get(w, {})) == set(theirs)
+    for key, value in theirs.items():
+        np.testing.assert_allclose(np.asarray(opt.state[w][key]), value.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, ours, kwargs", [
+    ("StepLR", StepLR, dict(step_size=3, gamma=0.5)),
+    ("ExponentialLR", ExponentialLR, dict(gamma=0.9)),
+    ("CosineAnnealingLR", CosineAnnealingLR, dict(T_max=5, eta_min=0.01)),
+])
+def test_schedulers_match_pytorch(name, ours, kwargs):
+    torch = pytest.importorskip("torch")
+    t = torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([t], lr=0.1)
+    scheduler = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+    theirs = [scheduler.get_last_lr()[0]]
+    for _ in range(14):
+        topt.step()
+        scheduler.step()
+        theirs.append(scheduler.get_last_lr()[0])
+    np.testing.assert_allclose(_lrs(lambda o: ours(o, **kwargs), epochs=14), theirs, rtol=1e-10, atol=1e-15)
