@@ -24,5 +24,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+docs: $(STAMP)  # the README's picture of the seed example's graph
+	$(BIN)/tinygrad-gd example --graph docs/seed_graph.svg
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -139,10 +139,11 @@ def _log_at_least_minus_100(x):
 
 
 # bce(p, t) = −t·log p − (1 − t)·log(1 − p), logs clamped at −100 as in PyTorch. Its rule is PyTorch's too:
-# d/dp = (p − t) / max(p(1 − p), 1e-12), finite at p = 0 or 1 where composing the clamped logs would give 0/0.
+# d/dp = (p − t) / max(p(1 − p), ε), finite at p = 0 or 1 where composing the clamped logs would give 0/0.
+# ε is PyTorch's `EPSILON = 1e-12` as a C float, 9.99999996e-13, so even the ±1e12 slopes agree.
 BINARY_CROSS_ENTROPY = Op(
     "bce", lambda p, t: -(t * _log_at_least_minus_100(p) + (1 - t) * _log_at_least_minus_100(1 - p)),
-    lambda g, out, p, t: g * (p - t) / np.maximum(p * (1 - p), 1e-12),
+    lambda g, out, p, t: g * (p - t) / np.maximum(p * (1 - p), float(np.float32(1e-12))),
     lambda g, out, p, t: g * (_log_at_least_minus_100(1 - p) - _log_at_least_minus_100(p)))  # d/dt
 
 
