@@ -1,40 +1,20 @@
 """fit(): the score goes down, divergence is caught with its epoch and step, moons are learned."""
 
+import os
+
 import numpy as np
 import pytest
 
-from tinygrad_gd import Value, data, nn, no_grad
+from tinygrad_gd import Value, data, losses, nn, optim
 from tinygrad_gd.train import TrainingDiverged, accuracy, fit
 
-
-class TinySGD:
-    """A minimal hiker, so these tests do not depend on optim.py."""
-
-    def __init__(self, params, lr):
-        self.params, self.lr = list(params), lr
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-    def step(self):
-        with no_grad():
-            for p in self.params:
-                p -= self.lr * p.grad
-
-
-def mse(out, y):
-    return ((out - Value(y)) ** 2).mean()
-
-
-def cross_entropy(logits, y):
-    return -logits.log_softmax(axis=1)[np.arange(len(y)), y].mean()
+mse, cross_entropy, SGD = losses.mse_loss, losses.cross_entropy, optim.SGD
 
 
 def test_fit_reduces_loss_on_linear_regression():
     X, y, w, b = data.make_linear_regression(64, 2, noise=0.01, rng=0)
     model = nn.Linear(2, 1, rng=0)
-    history = fit(model, mse, TinySGD(model.parameters(), lr=0.1), (X, y), epochs=30, batch_size=16, rng=0,
+    history = fit(model, mse, SGD(model.parameters(), lr=0.1), (X, y), epochs=30, batch_size=16, rng=0,
                   progress=False)
     assert len(history["loss"]) == 30 and history["loss"][-1] < 1e-3 < history["loss"][0]
     np.testing.assert_allclose(model.weight.data[0], w, atol=0.02)
@@ -46,7 +26,7 @@ def test_fit_is_repeatable_and_records_metrics_and_validation():
     runs = []
     for _ in range(2):
         model = nn.MLP([2, 8, 3], rng=0)
-        runs.append(fit(model, cross_entropy, TinySGD(model.parameters(), lr=0.05), (X, y), epochs=5,
+        runs.append(fit(model, cross_entropy, SGD(model.parameters(), lr=0.05), (X, y), epochs=5,
                         batch_size=7, metric=accuracy, val_data=(X[:10], y[:10]), rng=1, progress=False))
     assert runs[0] == runs[1]
     assert set(runs[0]) == {"loss", "metric", "val_loss", "val_metric"}
@@ -57,7 +37,7 @@ def test_callback_can_stop_early():
     X, y, _, _ = data.make_linear_regression(8, 1)
     model = nn.Linear(1, 1, rng=0)
     calls = []
-    history = fit(model, mse, TinySGD(model.parameters(), 0.1), (X, y), epochs=10, progress=False,
+    history = fit(model, mse, SGD(model.parameters(), 0.1), (X, y), epochs=10, progress=False,
                   callback=lambda epoch, h: calls.append(epoch) or epoch == 3)
     assert calls == [1, 2, 3] and len(history["loss"]) == 3
 
@@ -67,7 +47,7 @@ def test_huge_learning_rate_raises_with_epoch_and_step():
     model = nn.Linear(1, 1, rng=0)
     with pytest.raises(TrainingDiverged, match=r"epoch \d+, step \d+.*learning rate is probably too large"), \
             np.errstate(over="ignore", invalid="ignore"):
-        fit(model, mse, TinySGD(model.parameters(), lr=1e3), (X, y), epochs=100, batch_size=8, progress=False)
+        fit(model, mse, SGD(model.parameters(), lr=1e3), (X, y), epochs=100, batch_size=8, progress=False)
     assert issubclass(TrainingDiverged, ArithmeticError)
 
 
@@ -80,12 +60,38 @@ def test_accuracy():
 def test_progress_bar_is_optional():
     X, y, _, _ = data.make_linear_regression(8, 1)
     model = nn.Linear(1, 1, rng=0)
-    fit(model, mse, TinySGD(model.parameters(), 0.1), (X, y), epochs=2, progress=True)  # tqdm or silently none
+    fit(model, mse, SGD(model.parameters(), 0.1), (X, y), epochs=2, progress=True)  # tqdm or silently none
 
 
 def test_small_moons_training_reaches_high_accuracy():
     X, y = data.make_moons(100, noise=0.1, rng=0)
     model = nn.MLP([2, 16, 16, 2], rng=0)
-    history = fit(model, cross_entropy, TinySGD(model.parameters(), lr=0.2), (X, y), epochs=150, batch_size=20,
+    history = fit(model, cross_entropy, SGD(model.parameters(), lr=0.2), (X, y), epochs=150, batch_size=20,
                   metric=accuracy, rng=0, progress=False)
     assert history["metric"][-1] >= 0.97
+
+
+def test_cli_train_moons_prints_loss_and_accuracy(tmp_path, capsys):
+    from tinygrad_gd.cli import main
+
+    pytest.importorskip("matplotlib")
+    assert main(["train", "moons", "--epochs", "40", "--plot", str(tmp_path / "moons.png")]) == 0
+    text = capsys.readouterr().out
+    assert "final loss" in text and "training accuracy" in text
+    assert float(text.split("training accuracy ")[1].split("%")[0]) >= 97
+    assert (tmp_path / "moons.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_digits_cnn_learns_in_a_few_epochs():
+    pytest.importorskip("sklearn")
+    from tinygrad_gd.train import run_demo
+
+    result = run_demo("digits", epochs=2, progress=False, out=open(os.devnull, "w"))
+    assert result["accuracy"] >= 0.85  # held-out; the full 50-epoch run reaches about 99%
+
+
+def test_cli_train_reports_bad_arguments(capsys):
+    from tinygrad_gd.cli import main
+
+    assert main(["train", "moons", "--epochs", "-1"]) == 1
+    assert "epochs" in capsys.readouterr().err

@@ -122,6 +122,15 @@ def build_parser():
                        help="the picture: .svg (always works), .png (needs Graphviz's dot), .dot (the source)")
     graph.add_argument("--frames", metavar="OUT.html", help="also write the backward walk as an HTML stepper")
     graph.add_argument("--no-grad", action="store_true", help="draw the forward pass only (no backward)")
+    train = commands.add_parser("train", help="train an MLP on two moons or a small CNN on 8x8 digits")
+    train.add_argument("dataset", choices=["moons", "digits"])
+    train.add_argument("--optimizer", default="adam",
+                       choices=["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"])
+    train.add_argument("--lr", type=float, default=0.01)
+    train.add_argument("--epochs", type=int, default=50)
+    train.add_argument("--batch-size", type=int, default=32, help="0 for full-batch descent, 1 for stochastic")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--plot", metavar="FILE.png", help="save the loss curve (and the moons' decision boundary)")
     add_descend_parser(commands)
     return parser
 
@@ -140,4 +149,13 @@ def main(argv=None):
             print(f"Graph: {draw_example(args.graph, args.dtype)}")
     elif args.command == "graph":
         return run_graph(args)
+    elif args.command == "train":
+        from tinygrad_gd.train import TrainingDiverged, run_demo
+
+        try:
+            run_demo(args.dataset, args.optimizer, args.lr, args.epochs, args.batch_size or None, args.seed,
+                     args.plot)
+        except (TrainingDiverged, ImportError, ValueError) as error:
+            print(f"tinygrad-gd train: {error}", file=sys.stderr)
+            return 1
     return 0

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from . import data, losses, nn, optim
 from .data import batches
 from .value import Value, no_grad
 
@@ -118,3 +119,88 @@ def fit(model, loss_fn, optimizer, data, epochs, batch_size=None, metric=None, v
 def _forward(model, X):
     with no_grad():
         return model(Value(X))
+
+
+# ---- the `tinygrad-gd train moons|digits` demos ------------------------------------------------------------------
+OPTIMIZERS = {  # command-line name -> (optim class, extra settings)
+    "sgd": ("SGD", {}),
+    "momentum": ("SGD", {"momentum": 0.9}),
+    "nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}),
+    "adam": ("Adam", {}),
+    "adamw": ("AdamW", {}),
+    "rmsprop": ("RMSprop", {}),
+    "adagrad": ("Adagrad", {}),
+}
+
+
+def digits_cnn(rng=None):
+    """A small CNN for 8x8 digits: 16 3x3 filters, ReLU, 2x2 max-pool, then one Linear layer to 10 logits."""
+    rng = np.random.default_rng(rng)
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(16 * 4 * 4, 10, rng=rng))
+
+
+def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=0, plot=None, progress=None,
+             out=None):
+    """Train an MLP on two moons or a CNN on the digits; print and return the final loss and accuracy.
+
+    Moons report training accuracy (the point is to fit the curved boundary); digits report accuracy on a fixed
+    held-out 20% the model never trained on.
+    """
+    out = out or sys.stdout
+    if dataset not in ("moons", "digits"):
+        raise ValueError(f"unknown dataset {dataset!r}; choose 'moons' or 'digits'")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if plot is not None:
+        _figure_class()  # fail before training, not after, when matplotlib is missing
+    rng = np.random.default_rng(seed)
+    if dataset == "moons":
+        X, y = data.make_moons(200, noise=0.1, rng=seed)
+        model, val_data = nn.MLP([2, 16, 16, 2], rng=rng), None
+    else:
+        X_all, y_all = data.load_digits()
+        X, X_test, y, y_test = data.train_test_split(X_all, y_all, test_fraction=0.2, rng=0)  # fixed split
+        model, val_data = digits_cnn(rng), (X_test, y_test)
+    name, extra = OPTIMIZERS[optimizer]
+    hiker = getattr(optim, name)(model.parameters(), lr=lr, **extra)
+    history = fit(model, losses.cross_entropy, hiker, (X, y), epochs, batch_size=batch_size, metric=accuracy,
+                  val_data=val_data, rng=rng, progress=progress)
+    which = "training" if val_data is None else "held-out"
+    result = {"loss": history["loss"][-1], "accuracy": (history["metric"] if val_data is None
+                                                        else history["val_metric"])[-1], "history": history}
+    print(f"{dataset}: {type(model).__name__} with {sum(p.size for p in model.parameters())} weights, "
+          f"{optimizer} lr={lr}, {epochs} epochs, batch size {batch_size}", file=out)
+    print(f"final loss {result['loss']:.4f}, {which} accuracy {result['accuracy']:.2%}", file=out)
+    if plot is not None:
+        _plot(history, plot, dataset, model, X, y)
+        print(f"plot saved to {plot}", file=out)
+    return result
+
+
+def _figure_class():
+    try:
+        from matplotlib.figure import Figure  # no pyplot: no global backend state, never a window; png via Agg
+    except ImportError:
+        raise ImportError("--plot draws with matplotlib, an optional extra: pip install tinygrad-gd[plot]") from None
+    return Figure
+
+
+def _plot(history, path, dataset, model, X, y):
+    """The score per epoch; for moons also the decision boundary the model learned."""
+    moons = dataset == "moons"
+    fig = _figure_class()(figsize=(10 if moons else 5, 4), layout="constrained")
+    axes = fig.subplots(1, 2 if moons else 1, squeeze=False)
+    axes[0, 0].plot(range(1, len(history["loss"]) + 1), history["loss"], label="training loss")
+    if "val_loss" in history:
+        axes[0, 0].plot(range(1, len(history["val_loss"]) + 1), history["val_loss"], label="held-out loss")
+    axes[0, 0].set(xlabel="epoch", ylabel="loss (the score)", yscale="log", title="descent")
+    axes[0, 0].legend()
+    if moons:
+        xx, yy = np.meshgrid(np.linspace(X[:, 0].min() - 0.5, X[:, 0].max() + 0.5, 200),
+                             np.linspace(X[:, 1].min() - 0.5, X[:, 1].max() + 0.5, 200))
+        logits = _forward(model, np.column_stack([xx.ravel(), yy.ravel()])).data
+        axes[0, 1].contourf(xx, yy, logits.argmax(axis=1).reshape(xx.shape), alpha=0.3, cmap="coolwarm")
+        axes[0, 1].scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", s=12, edgecolors="k", linewidths=0.3)
+        axes[0, 1].set(title="decision boundary")
+    fig.savefig(path, dpi=100)
