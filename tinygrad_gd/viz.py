@@ -71,8 +71,8 @@ def _build(root, order, grads, *, show_data=True, show_grad=True, rankdir="LR", 
             fields.append(_text(node.name))
         if show_data:
             fields.append(f"data {_numbers(node.data)}")
-            if np.ndim(node.data) > 0:
-                fields.append(f"{node.shape} {node.dtype}")
+            if np.ndim(node.data) > 1 or np.size(node.data) > 4 or (node.shape and node.dtype != np.float64):
+                fields.append(f"{node.shape} {node.dtype}")  # [5] needs no "(1,) float64" beside it
         if show_grad and node.requires_grad:
             fields.append(f"grad {_numbers(grads[id(node)])}" if id(node) in grads else "grad ?")
         style = {"style": "filled" if kind != "constant" else "filled,dashed", "fillcolor": _FILL[kind]}
