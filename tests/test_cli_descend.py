@@ -1,0 +1,111 @@
+"""`tinygrad-gd descend`: the three regimes of the article's (w − 2)², several variables, state, plots, errors."""
+
+import numpy as np
+import pytest
+
+from tinygrad_gd.cli import main
+from tinygrad_gd.descent import descend, format_table, verdict
+
+
+def run(capsys, *argv):
+    code = main(["descend", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("lr, word", [("0.1", "converged"), ("0.9", "oscillated"), ("1.1", "diverged")])
+def test_three_regimes_of_the_seed_example(capsys, lr, word):
+    code, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--lr", lr, "--steps", "20")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[1].split() == ["step", "w", "loss", "grad", "w"]
+    assert lines[2].split() == ["0", "5", "9", "6"] and len(lines) == 1 + 1 + 21 + 1
+    assert lines[-1].startswith(word)
+    if word == "diverged":
+        assert "learning rate too large" in lines[-1] and "13227.9" in lines[-1]
+    if word == "oscillated":
+        assert "converging toward w=2.03459" in lines[-1]
+
+
+def test_first_step_is_the_articles(capsys):
+    _, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "1")
+    assert out.splitlines()[3].split() == ["1", "4.4", "5.76", "4.8"]
+
+
+def test_overflow_to_infinity_is_diverged_not_a_crash(capsys):
+    _, out, err = run(capsys, "(w - 2) ** 2", "w=5", "--lr", "3", "--steps", "400")
+    assert "diverged: the loss became inf" in out and "learning rate too large" in out and err == ""
+
+
+def test_several_variables_and_every_optimizer(capsys):
+    for name in ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad"):
+        code, out, _ = run(capsys, "(x - 1) ** 2 + 10 * (y + 2) ** 2", "x=0", "y=0", "--optimizer", name,
+                           "--lr", "0.02", "--steps", "5")
+        assert code == 0 and out.splitlines()[1].split()[:4] == ["step", "x", "y", "loss"]
+
+
+def test_nesterov_converges_on_the_valley():
+    records = descend("(x - 1) ** 2 + 10 * (y + 2) ** 2", {"x": 0, "y": 0}, "nesterov", lr=0.05, steps=50)
+    assert verdict(records).kind == "converged"
+    assert records[-1].values["x"] == pytest.approx(1, abs=0.01) and records[-1].values["y"] == pytest.approx(-2)
+
+
+def test_show_state_momentum_buffer_starts_at_g_and_adam_shows_m_v_and_the_step(capsys):
+    _, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--optimizer", "momentum", "--steps", "2", "--show-state")
+    lines = out.splitlines()
+    assert lines[1].split() == ["step", "w", "loss", "grad", "w", "buf", "w", "moved", "w"]
+    assert lines[2].split()[-2:] == ["6", "0.6"]  # the buffer starts at g = 6; w moves lr·6
+    assert lines[3].split()[-2:] == ["10.2", "1.02"]  # 0.9·6 + 4.8
+    _, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--optimizer", "adam", "--steps", "1", "--show-state")
+    header, first = out.splitlines()[1].split(), out.splitlines()[2].split()
+    assert header[-6:] == ["m", "w", "v", "w", "moved", "w"]
+    assert [float(x) for x in first[-3:]] == pytest.approx([0.6, 0.036, 0.1])  # Adam's first step is ≈ lr
+
+
+def test_seed_makes_random_starts_repeatable(capsys):
+    first = run(capsys, "(w - 2) ** 2", "--seed", "7", "--steps", "3")[1]
+    assert first == run(capsys, "(w - 2) ** 2", "--seed", "7", "--steps", "3")[1]
+    assert first != run(capsys, "(w - 2) ** 2", "--seed", "8", "--steps", "3")[1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["w.__class__", "w=1"], "attribute access 'w.__class__'"),
+    (["(w - 2) ** 2", "w=5", "--lr", "-0.1"], "Invalid learning rate: -0.1"),
+    (["(w - 2) ** 2", "v=5"], "'v' is not a variable"),
+    (["(w - 2) ** 2", "w5"], "expected NAME=NUMBER"),
+    (["(w - 2) ** 2", "--optimizer", "adam", "--momentum", "0.9"], "Invalid momentum"),
+    (["(w - 2) ** 2", "--steps", "0"], "Invalid steps: 0"),
+])
+def test_errors_are_one_line_naming_the_problem(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and message in err and err.startswith("tinygrad-gd descend:")
+
+
+@pytest.mark.parametrize("formula, start", [("(w - 2) ** 2", ["w=5"]), ("(x - 1) ** 2 + 3 * y ** 2", ["x=0", "y=1"])])
+def test_plot_writes_a_png(capsys, tmp_path, formula, start):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "descent.png"
+    code, out, _ = run(capsys, formula, *start, "--steps", "5", "--plot", str(path))
+    assert code == 0 and f"plot saved to {path}" in out
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_matplotlib_names_the_extra(capsys, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    code, _, err = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "1", "--plot", str(tmp_path / "x.png"))
+    assert code == 2 and "pip install tinygrad-gd[plot]" in err
+
+
+def test_format_table_is_reusable():
+    records = descend("(w - 2) ** 2", {"w": 5.0}, "sgd", lr=0.1, steps=2)
+    assert format_table(records).splitlines()[0].split() == ["step", "w", "loss", "grad", "w"]
+    assert np.isclose(records[-1].values["w"], 3.92)
