@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench notebooks docs clean
+.PHONY: demo test lint bench notebooks strip-notebooks docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tinygrad_gd needs Python 3.11 or newer")'
@@ -23,6 +23,12 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+notebooks: $(STAMP)  # run every notebook in place, keeping the outputs, for reading
+	$(BIN)/python notebooks/run.py --execute
+
+strip-notebooks: $(STAMP)  # remove outputs again before committing: diffs show only what was written
+	$(BIN)/python notebooks/run.py --strip
 
 docs: $(STAMP)  # the README's picture of the seed example's graph
 	$(BIN)/tinygrad-gd example --graph docs/seed_graph.svg
