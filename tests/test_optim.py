@@ -188,6 +188,13 @@ def test_invalid_settings_name_the_argument(make, message):
         make([Value(1.0, requires_grad=True)])
 
 
+def test_positional_arguments_mean_what_they_mean_in_pytorch():
+    group = SGD([Value(1.0, requires_grad=True)], 0.1, 0.9, 0, 1e-4).param_groups[0]
+    assert (group["lr"], group["momentum"], group["dampening"], group["weight_decay"]) == (0.1, 0.9, 0, 1e-4)
+    group = Adagrad([Value(1.0, requires_grad=True)], 0.1, 0, 0, 0.5).param_groups[0]
+    assert group["eps"] == 1e-10  # the fourth is initial_accumulator_value, as in PyTorch
+
+
 def test_a_single_value_instead_of_a_list_is_refused():
     with pytest.raises(TypeError, match=r"\[w\]"):
         SGD(Value(1.0, requires_grad=True), lr=0.1)
@@ -243,6 +250,7 @@ def test_state_dict_round_trip_continues_the_same_trajectory():
     (lambda s: s["state"][0].update(exp_avg=np.zeros(5)), r"'exp_avg' of parameter 0 has shape \(5,\)"),
     (lambda s: s["state"].update({3: {}}), "refers to parameter 3"),
     (lambda s: s["param_groups"][0].update(lr=-1.0), "Invalid learning rate: -1.0"),
+    (lambda s: s["param_groups"][0].pop("betas"), r"lacks \['betas'\]"),
 ])
 def test_a_bad_load_raises_and_changes_nothing(corrupt, message):
     _, opt, _ = run(lambda p: Adam(p, lr=0.1), steps=2)

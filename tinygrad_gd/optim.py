@@ -44,9 +44,7 @@ class Optimizer:
     update = None  # the pure function: update(param, grad, state, **hyperparameters) -> (step, new_state)
 
     def __init__(self, params, defaults):
-        for key in defaults:
-            if defaults[key] is not _REQUIRED:
-                self._validate({key: defaults[key]})
+        self._validate({key: value for key, value in defaults.items() if value is not _REQUIRED})
         self.defaults, self.state, self.param_groups = defaults, {}, []
         if isinstance(params, Value):
             raise TypeError("params must be a list of Values (or of param-group dicts), not a single Value: "
@@ -90,12 +88,8 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         """Forget the slopes, so the next backward does not add onto them (PyTorch's default: set to None)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad = np.zeros_like(p.grad)[()]
+        for p in (p for group in self.param_groups for p in group["params"]):
+            p.grad = None if set_to_none or p.grad is None else np.zeros_like(p.grad)[()]
 
     def step(self, closure=None):
         """Move every parameter that has a `.grad` one step. Returns `closure()` if given (it recomputes the loss)."""
@@ -140,6 +134,8 @@ class Optimizer:
             if len(mine["params"]) != len(theirs["params"]):
                 raise ValueError(f"loaded parameter group {i} has {len(theirs['params'])} parameters, the "
                                  f"optimizer's has {len(mine['params'])}")
+            if set(self.defaults) - set(theirs):
+                raise ValueError(f"loaded parameter group {i} lacks {sorted(set(self.defaults) - set(theirs))}")
             group = {**copy.deepcopy({k: v for k, v in theirs.items() if k != "params"}), "params": mine["params"]}
             self._validate(group)
             groups.append(group)
@@ -154,10 +150,6 @@ class Optimizer:
                                      f"parameter has shape {p.shape}")
             state[p] = {k: v if k == "step" else np.array(v, dtype=p.dtype)[()] for k, v in s.items()}
         self.param_groups, self.state = groups, state
-
-    def __repr__(self):
-        groups = "; ".join(", ".join(f"{k}={v}" for k, v in g.items() if k != "params") for g in self.param_groups)
-        return f"{type(self).__name__}({groups})"
 
 
 # ---- SGD ----------------------------------------------------------------------------------------------------------
@@ -190,8 +182,8 @@ class SGD(Optimizer):
 
     update = staticmethod(sgd_update)
 
-    def __init__(self, params, lr=_REQUIRED, momentum=0, dampening=0, nesterov=False, weight_decay=0,
-                 maximize=False):
+    def __init__(self, params, lr=_REQUIRED, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False):  # PyTorch's positional order, so ported code means the same
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                       weight_decay=weight_decay, maximize=maximize))
 
@@ -219,12 +211,6 @@ def adam_update(param, grad, state, *, lr, betas, eps, weight_decay, amsgrad, de
     return decay + (lr / bias_correction1) * (exp_avg / denom), new_state
 
 
-def _validate_betas(group):
-    for i, beta in enumerate(group.get("betas", ())):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-
-
 class Adam(Optimizer):
     """Adam: momentum on the gradient and a per-weight step size from its running square.
 
@@ -245,7 +231,9 @@ class Adam(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        _validate_betas(group)
+        for i, beta in enumerate(group.get("betas", ())):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
 
 
 def adamw_update(param, grad, state, **hyperparameters):
@@ -335,13 +323,12 @@ class Adagrad(Optimizer):
 
     update = staticmethod(adagrad_update)
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10, initial_accumulator_value=0):
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps))
         if initial_accumulator_value < 0:
             raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
-        for group in self.param_groups:
-            for p in group["params"]:
-                self.state[p] = {"step": 0.0, "sum": np.full(p.shape, initial_accumulator_value, p.dtype)[()]}
+        for p in (p for group in self.param_groups for p in group["params"]):
+            self.state[p] = {"step": 0.0, "sum": np.full(p.shape, initial_accumulator_value, p.dtype)[()]}
 
     def _validate(self, group):
         super()._validate(group)
@@ -354,7 +341,7 @@ class LRScheduler:
 
     As in PyTorch, building a scheduler already counts as step 0 (lr = the initial lr), and you call
     `scheduler.step()` after `optimizer.step()`, once per epoch. Each group keeps its starting lr as
-    `initial_lr`, so schedules do not compound.
+    `initial_lr`, so schedules do not compound. A subclass defines `lr_at(base_lr, epoch)`.
     """
 
     def __init__(self, optimizer):
@@ -366,9 +353,6 @@ class LRScheduler:
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = -1
         self.step()
-
-    def lr_at(self, base_lr, epoch):
-        raise NotImplementedError
 
     def step(self):
         self.last_epoch += 1
