@@ -63,6 +63,8 @@ def test_arrays_broadcast_so_a_surface_can_be_drawn():
     ("w +", "cannot read 'w +'"),
     ("True + w", "the constant True"),
     ("x" * 3000, "too long"),
+    ("-" * 1990 + "w", "nested too deeply"),
+    ("(" * 300 + "w" + ")" * 300, "cannot read"),
 ])
 def test_hostile_or_unknown_input_is_refused_naming_the_part(source, part):
     with pytest.raises(ExpressionError) as caught:

@@ -54,7 +54,10 @@ class Expression:
             problem = f"missing a value for {missing[0]!r}" if missing else f"unknown variable {extra[0]!r}"
             raise ExpressionError(f"{problem}: {self.source!r} uses {', '.join(self.variables) or 'no variables'}")
         values = {k: v if isinstance(v, Value) else Value(v) for k, v in values.items()}
-        out = self._evaluate(values)
+        try:
+            out = self._evaluate(values)
+        except RecursionError:
+            raise ExpressionError(f"expression nested too deeply to evaluate: {self.source[:40]!r}...") from None
         return out if isinstance(out, Value) else Value(out)  # a formula without variables is a constant
 
     def __repr__(self):
@@ -69,12 +72,12 @@ def parse(source: str) -> Expression:
         raise ExpressionError(f"expression too long: {len(source)} characters (at most {MAX_LENGTH})")
     try:
         tree = ast.parse(source.strip(), mode="eval")
+        variables = []
+        evaluate = _compile(tree.body, source.strip(), variables)
     except SyntaxError as error:
         raise ExpressionError(f"cannot read {source!r}: {error.msg} (at column {error.offset})") from None
     except (RecursionError, MemoryError):
         raise ExpressionError(f"expression nested too deeply: {source[:40]!r}...") from None
-    variables = []
-    evaluate = _compile(tree.body, source.strip(), variables)
     return Expression(source, tuple(variables), evaluate)
 
 
