@@ -213,3 +213,19 @@ def test_op_labels_show_what_a_learner_wrote():
     w = Value(5.0, requires_grad=True)
     assert [((w - 2) ** 2).op, (w - 2).op, (w / 2).op, (-w).op, w.relu().op, (w ** w).op] == \
         ["**2", "-", "/", "neg", "relu", "**"]
+
+
+UNARY_METHODS = {"exp": _any, "log": _positive, "sqrt": _positive, "tanh": _any, "sigmoid": _any,
+                 "relu": _away_from_zero, "abs": _away_from_zero, "__neg__": _any, "softmax": _any,
+                 "log_softmax": _any}
+
+
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=3), method=st.sampled_from(sorted(UNARY_METHODS)))
+def test_unary_ops_over_drawn_shapes(shape, method):
+    """Shape in, same shape out, and the gradient agrees with finite differences, for any drawn shape."""
+    if method in ("softmax", "log_softmax") and not shape:
+        shape = (2,)  # softmax needs an axis
+    x = UNARY_METHODS[method](np.random.default_rng(3), shape)
+    out = getattr(Value(x), method)()
+    assert out.shape == shape
+    gradcheck(lambda v: _weighted(getattr(v, method)()), [Value(x)])

@@ -245,3 +245,10 @@ def test_changing_data_that_no_rule_reads_still_counts():
         b += 1.0
     with pytest.raises(RuntimeError, match="modified in place"):
         loss.backward()
+
+
+def test_values_hash_and_compare_by_identity():
+    """Optimizer state and the walk key Values by identity; an elementwise `==` would break both silently."""
+    a, b = Value([1.0, 2.0]), Value([1.0, 2.0])
+    assert a == a and a != b and len({a, b}) == 2
+    assert {a: 1}[a] == 1
