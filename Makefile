@@ -30,6 +30,15 @@ notebooks: $(STAMP)  # run every notebook in place, keeping the outputs, for rea
 strip-notebooks: $(STAMP)  # remove outputs again before committing: diffs show only what was written
 	$(BIN)/python notebooks/run.py --strip
 
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)  # the peers; torch only as exactly 2.13.0 (a missing peer is reported as absent)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	-$(BIN)/python -m pip install --quiet 'torch==2.13.0'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  # every workload, every installed system, one thread each (see benchmarks/README.md)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m benchmarks
+
 docs: $(STAMP)  # the README's picture of the seed example's graph
 	$(BIN)/tinygrad-gd example --graph docs/seed_graph.svg
 

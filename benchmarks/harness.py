@@ -1,0 +1,321 @@
+"""Check, then time: every installed system on every workload, as ratios to a reference measured in the same run.
+
+For each workload the harness
+1. builds every system from the same NumPy inputs and runs one step: a system that fails or disagrees with the
+   first system that succeeded (loss and every gradient) is reported and never timed;
+2. times the systems *interleaved*: each repetition runs every system once, in a rotating order, so drift of this
+   noisy machine hits all of them alike; the ratio is the median over repetitions of time(system) / time(reference)
+   in the same repetition;
+3. does it twice: with the garbage collector on (as users run code) and off.
+"""
+
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from datetime import date
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import workloads as wl
+
+SAMPLE_SECONDS = 0.03  # aim for samples at least this long, repeating fast steps
+SLOW_SECONDS = 3.0  # a step slower than this is timed once (a peer on W3), to keep `make bench` under 3 minutes
+
+
+def to_numpy(x):
+    """A loss or gradient of any system as a float64 array (conversion happens outside the timed region)."""
+    if hasattr(x, "detach"):  # torch
+        x = x.detach().numpy()
+    x = getattr(x, "data", x)  # tinygrad_gd Value, mygrad Tensor
+    return np.asarray(x, dtype=np.float64)
+
+
+def disagreement(result, reference):
+    """The largest relative difference between two (loss, grads) results, or inf if their shapes differ."""
+    worst = 0.0
+    for a, b in zip([result[0], *result[1]], [reference[0], *reference[1]], strict=True):
+        a, b = to_numpy(a), to_numpy(b)
+        if a.shape != b.shape:
+            return np.inf
+        scale = max(float(np.max(np.abs(b), initial=0.0)), 1e-12)
+        worst = max(worst, float(np.max(np.abs(a - b), initial=0.0)) / scale)
+    return worst
+
+
+def build(name, quick=False, **sizes):
+    """Make the workload's data and every installed system's step; check them. Returns (steps, status, first),
+    `first` being each step's duration in the check (with the GC on)."""
+    spec = wl.WORKLOADS[name]
+    data = spec["data"](quick, **sizes)
+    steps, status, first, reference = {}, {}, {}, None
+    tolerance = 1e-4 if name == "W2" else 1e-6  # W2 runs in float32; the rest in float64
+    for label, module, factory in spec["systems"]:
+        if module and wl.peer(module) is None:
+            status[label] = "absent (not installed)"
+            continue
+        try:
+            step = factory(data)
+            start = time.perf_counter()
+            result = step()
+            first[label] = time.perf_counter() - start
+        except Exception as error:  # noqa: BLE001 — any failure is a finding to report, e.g. RecursionError
+            status[label] = f"fails: {type(error).__name__}"
+            continue
+        if reference is None:
+            reference = result
+        error = disagreement(result, reference)
+        if error > tolerance:
+            status[label] = f"WRONG: differs by {error:.2g} (relative) from {next(iter(steps))}"
+            continue
+        steps[label], status[label] = step, "ok"
+    return steps, status, first
+
+
+def measure(steps, reps, gc_on, first):
+    """Per-call seconds of every step, `reps` samples each, systems interleaved in a rotating order.
+
+    `first` holds each step's duration in the check. Fast steps repeat within a sample to last SAMPLE_SECONDS.
+    A slow step (one call per sample) starts from a collected heap and, with the GC on, after one untimed call:
+    the timed call then pays for its own previous garbage as in a training loop, not for another system's.
+    A step slower than SLOW_SECONDS is not repeated: its check call (GC on) is its only sample.
+    """
+    numbers = {label: max(1, min(1000, round(SAMPLE_SECONDS / first[label]))) for label in steps}
+    times = {label: [first[label]] if first[label] > SLOW_SECONDS and gc_on else [] for label in steps}
+    labels = [label for label in steps if first[label] <= SLOW_SECONDS]
+    was_enabled = gc.isenabled()
+    gc.collect()
+    (gc.enable if gc_on else gc.disable)()
+    try:
+        for rep in range(reps):
+            for label in labels[rep % len(labels):] + labels[:rep % len(labels)]:
+                step, number = steps[label], numbers[label]
+                if number == 1:
+                    gc.collect()
+                    if gc_on:
+                        step()
+                start = time.perf_counter()
+                for _ in range(number):
+                    step()
+                times[label].append((time.perf_counter() - start) / number)
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
+        gc.collect()
+    return {label: ts for label, ts in times.items() if ts}
+
+
+def ratios(times, reference):
+    """Median over repetitions of time / reference time in the same repetition (else a ratio of medians)."""
+    if reference not in times:
+        return {}
+    ref = times[reference]
+    return {label: statistics.median(t / r for t, r in zip(ts, ref, strict=False)) if len(ts) == len(ref)
+            else statistics.median(ts) / statistics.median(ref) for label, ts in times.items()}
+
+
+def chain_memory(step):
+    """W3's memory: peak Python heap while the chain lives, and what is left once it is dropped (GC off)."""
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        step()  # the graph is dropped when step returns
+        after, peak = tracemalloc.get_traced_memory()
+        gc.collect()
+        collected = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    return {"peak_mb": (peak - base) / 2**20, "left_after_drop_kb": (after - base) / 2**10,
+            "left_after_gc_kb": (collected - base) / 2**10}
+
+
+REPS = {"W1": 3, "W2": 15, "W3": 3, "W4": 9, "W5": 9}
+
+
+def run_workload(name, quick=False, reps=None):
+    spec = wl.WORKLOADS[name]
+    steps, status, first = build(name, quick)
+    reps = 2 if quick else reps or REPS[name]
+    reference = spec["systems"][0][0]
+    result = {"title": spec["title"], "reference": reference, "status": status, "systems": {}}
+    for gc_on in (True, False):
+        times = measure(steps, reps, gc_on, first)
+        relative = ratios(times, reference)
+        for label, ts in times.items():
+            result["systems"].setdefault(label, {})["gc_on" if gc_on else "gc_off"] = {
+                "median_s": statistics.median(ts), "ratio": relative.get(label)}
+    for label, (sense, bound) in spec["targets"].items():
+        entry = result["systems"].get(label)
+        ratio = entry and entry["gc_on"]["ratio"]
+        met = None if ratio is None else (ratio <= bound if sense == "<=" else ratio >= bound)
+        result["systems"].setdefault(label, {})["target"] = {"ratio": f"{sense} {bound}", "met": met}
+    if name == "W3" and not quick:
+        result["memory"] = {"tinygrad_gd": chain_memory(steps["tinygrad_gd"])}  # peers: too slow under tracemalloc
+    return result
+
+
+# ---- scaling: W2's overhead over the floor as the work grows; W3's time as the chain grows --------------------
+SCALING_W2 = [(16, 256), (128, 256), (1024, 256), (128, 64), (128, 1024)]  # (batch, width)
+SCALING_W3 = [1_000, 10_000, 100_000]
+
+
+def run_scaling(quick=False, w3=None):
+    """W2 over batch and width (the floor, tinygrad_gd, torch); W3 over the chain length (reusing W3's run)."""
+    out = {"W2": [], "W3": []}
+    keep = {"numpy by hand", "tinygrad_gd", "torch"}
+    for batch, width in SCALING_W2[:1] if quick else SCALING_W2:
+        steps, status, first = build("W2", quick, batch=batch, width=width)
+        steps = {label: step for label, step in steps.items() if label in keep}
+        times = measure(steps, 2 if quick else 5, True, first)
+        sizes = [784, width, width // 2, 10]
+        flops = 6 * batch * sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))  # forward + two backward matmuls
+        out["W2"].append({"batch": batch, "width": width, "flops": flops, "status": status,
+                          "median_s": {label: statistics.median(t) for label, t in times.items()},
+                          "ratio": ratios(times, "numpy by hand")})
+    for n in SCALING_W3[:1] if quick else SCALING_W3:
+        if w3 and n == SCALING_W3[-1]:
+            times = {label: [entry["gc_on"]["median_s"]] for label, entry in w3["systems"].items() if "gc_on" in entry}
+        else:
+            steps, status, first = build("W3", quick, n=n)
+            times = measure({label: steps[label] for label in steps if label in keep}, 2 if quick else 3, True, first)
+        out["W3"].append({"n": n, "per_op_us": {label: 1e6 * statistics.median(t) / n for label, t in times.items()
+                                                 if label in keep}})
+    return out
+
+
+def plot_scaling(scaling, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    rows = sorted(scaling["W2"], key=lambda row: row["flops"])
+    for label in ("tinygrad_gd", "torch"):
+        points = [(row["flops"], row["ratio"][label]) for row in rows if label in row["ratio"]]
+        if points:
+            left.plot(*zip(*points, strict=False), "o-", label=label)
+            for row in rows:
+                if label == "tinygrad_gd" and label in row["ratio"]:
+                    left.annotate(f"b{row['batch']} w{row['width']}", (row["flops"], row["ratio"][label]),
+                                  textcoords="offset points", xytext=(4, 4), fontsize=7)
+    left.axhline(1.0, color="gray", linestyle="--", label="hand-written NumPy (the floor)")
+    left.set(xscale="log", xlabel="FLOPs per step (batch × width of the 784-w-w/2-10 MLP)",
+             ylabel="time per step / floor", title="W2: overhead over NumPy falls toward 1 as work grows")
+    left.legend(fontsize=8)
+    for label in ("tinygrad_gd", "torch"):
+        points = [(row["n"], row["per_op_us"][label] * row["n"] / 1e3) for row in scaling["W3"]
+                  if label in row["per_op_us"]]
+        if points:
+            right.plot(*zip(*points, strict=False), "o-", label=label)
+    right.set(xscale="log", yscale="log", xlabel="chain length (ops)", ylabel="forward + backward (ms)",
+              title="W3: time grows linearly with the chain")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---- reporting ----------------------------------------------------------------------------------------------
+def environment():
+    versions = {}
+    for package in ("tinygrad-gd", "numpy", "micrograd", "torch", "mygrad", "autograd"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"date": date.today().isoformat(), "cpu": cpu, "python": platform.python_version(),
+            "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+            "versions": versions}
+
+
+def _seconds(s):
+    return f"{s * 1e6:.1f} µs" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def table(name, result):
+    """One workload as a Markdown table: time and ratio with GC on and off, target and whether it is met."""
+    lines = [f"### {name} — {result['title']}", "",
+             f"Ratios are to **{result['reference']}** (median of per-repetition ratios; lower is faster).", "",
+             "| system | time, GC on | ratio, GC on | time, GC off | ratio, GC off | target | met |",
+             "|---|---:|---:|---:|---:|---|---|"]
+    for label, status in result["status"].items():
+        entry = result["systems"].get(label, {})
+        target = entry.get("target", {})
+        met = {True: "yes", False: "**no**", None: "—"}[target.get("met")] if target else ""
+        if status != "ok":
+            lines.append(f"| {label} | {status} | | | | {target.get('ratio', '')} | {met} |")
+            continue
+        cells = []
+        for key in ("gc_on", "gc_off"):
+            ratio = entry[key]["ratio"]
+            cells += [_seconds(entry[key]["median_s"]), "—" if ratio is None else f"{ratio:.3f}×"]
+        lines.append(f"| {label} | {' | '.join(cells)} | {target.get('ratio', '')} | {met} |")
+    for label, memory in result.get("memory", {}).items():
+        lines.append(f"\n{label}: peak Python heap {memory['peak_mb']:.1f} MB while the chain lives; "
+                     f"{memory['left_after_drop_kb']:.1f} KB left once it is dropped with the GC off "
+                     f"({memory['left_after_gc_kb']:.1f} KB after gc.collect()).")
+    return "\n".join(lines)
+
+
+def scaling_table(scaling):
+    lines = ["### Scaling — W2 (time per step / hand-written NumPy) and W3 (µs per op)", "",
+             "| batch | width | NumPy step | tinygrad_gd ratio | torch ratio |", "|---:|---:|---:|---:|---:|"]
+    for row in scaling["W2"]:
+        r = row["ratio"]
+        lines.append(f"| {row['batch']} | {row['width']} | {_seconds(row['median_s']['numpy by hand'])} | "
+                     f"{r.get('tinygrad_gd', float('nan')):.3f}× | {r.get('torch', float('nan')):.3f}× |")
+    lines += ["", "| chain ops | tinygrad_gd µs/op | torch µs/op |", "|---:|---:|---:|"]
+    for row in scaling["W3"]:
+        p = row["per_op_us"]
+        nan = float("nan")
+        lines.append(f"| {row['n']:,} | {p.get('tinygrad_gd', nan):.2f} | {p.get('torch', nan):.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, two repetitions: a smoke run")
+    parser.add_argument("--only", nargs="*", choices=list(wl.WORKLOADS), help="run only these workloads")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the scaling runs and the plot")
+    parser.add_argument("--json", default="out/bench/results.json", help="where to write all numbers")
+    parser.add_argument("--plot", default="docs/bench_scaling.png", help="where to draw the scaling plot")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    report = {"environment": environment(), "quick": args.quick, "workloads": {}}
+    env = report["environment"]
+    print(f"# tinygrad_gd benchmarks — {env['date']}, {env['cpu']}, Python {env['python']}, 1 thread")
+    print("versions: " + ", ".join(f"{k} {v or 'absent'}" for k, v in env["versions"].items()) + "\n")
+    for name in args.only or wl.WORKLOADS:
+        result = report["workloads"][name] = run_workload(name, args.quick)
+        print(table(name, result) + "\n", flush=True)
+    if not args.no_scaling and not args.only:
+        report["scaling"] = run_scaling(args.quick, report["workloads"].get("W3"))
+        print(scaling_table(report["scaling"]) + "\n")
+        if not args.quick:
+            plot_scaling(report["scaling"], args.plot)
+            print(f"plot: {args.plot}")
+    report["seconds"] = time.perf_counter() - started
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+    print(f"numbers: {args.json}; total {report['seconds']:.0f} s")
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)

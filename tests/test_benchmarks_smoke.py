@@ -1,0 +1,33 @@
+"""Smoke run of benchmarks/: tiny sizes, every installed system must agree with the others. No timing asserted."""
+
+import numpy as np
+import pytest
+
+from benchmarks import harness, workloads
+
+
+@pytest.mark.parametrize("name", list(workloads.WORKLOADS))
+def test_every_installed_system_computes_the_same_loss_and_gradients(name):
+    steps, status, first = harness.build(name, quick=True)
+    assert all(s == "ok" or s.startswith("absent") for s in status.values()), status
+    assert {label for label, module, _ in workloads.WORKLOADS[name]["systems"] if module is None} <= steps.keys()
+
+
+def test_a_wrong_answer_is_reported_and_not_timed(monkeypatch):
+    def off_by_one(data):
+        step = workloads.w5_tinygrad_gd_hand(data)
+        return lambda: (lambda loss, grads: (loss + 1, grads))(*step())
+
+    systems = [*workloads.WORKLOADS["W5"]["systems"], ("off by one", None, off_by_one)]
+    monkeypatch.setitem(workloads.WORKLOADS["W5"], "systems", systems)
+    steps, status, _ = harness.build("W5", quick=True)
+    assert status["off by one"].startswith("WRONG") and "off by one" not in steps
+
+
+def test_a_workload_reports_ratios_with_the_gc_on_and_off():
+    result = harness.run_workload("W4", quick=True)
+    entry = result["systems"]["tinygrad_gd"]
+    assert entry["gc_on"]["median_s"] > 0 and entry["gc_off"]["median_s"] > 0
+    if "torch" in result["systems"]:
+        assert np.isfinite(entry["gc_on"]["ratio"]) and result["systems"]["torch"]["gc_on"]["ratio"] == 1.0
+    assert "| tinygrad_gd |" in harness.table("W4", result)
