@@ -21,6 +21,10 @@ _spec.loader.exec_module(run)
 NOTEBOOKS = run.notebooks()
 
 
+def test_the_course_has_eight_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 9)]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_committed_clean(path):
     """Valid nbformat, no outputs, no execution counts: diffs show only what a person wrote."""
