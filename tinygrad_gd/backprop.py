@@ -41,19 +41,21 @@ class Node(Protocol):
 def topological_order(root: Node) -> list:
     """Every node reachable from `root`, each once, parents before children (root last).
 
-    Iterative depth-first search with an explicit stack. Nodes are keyed by `id()`: a Value is not hashed by
-    its numbers, and two equal numbers are still two nodes.
+    Iterative depth-first search with an explicit stack of (node, its parents still to visit). Nodes are keyed
+    by `id()`: a Value is not hashed by its numbers, and two equal numbers are still two nodes.
     """
-    order, visited = [], set()
-    stack = [(root, False)]
+    order, visited = [], {id(root)}
+    stack = [(root, reversed(root.parents))]  # last parent first: the numbering of graph pictures (viz) is fixed
     while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
+        node, parents = stack[-1]
+        for parent in parents:
+            if id(parent) not in visited:  # go down to the next unvisited parent; come back to the rest later
+                visited.add(id(parent))
+                stack.append((parent, reversed(parent.parents)))
+                break
+        else:  # every parent is already in `order`
+            stack.pop()
             order.append(node)
-        elif id(node) not in visited:
-            visited.add(id(node))
-            stack.append((node, True))
-            stack.extend((parent, False) for parent in node.parents if id(parent) not in visited)
     return order
 
 
@@ -63,7 +65,7 @@ def sum_to_shape(g, shape):
     When x of shape (3,) is added to y of shape (2, 3), x was used twice, so its gradient is the sum of the two
     rows of the output's gradient. This is the only place in tinygrad_gd where broadcasting meets gradients.
     """
-    if np.shape(g) == shape:
+    if g.shape == shape:  # the usual case, checked first: gradients are NumPy arrays or scalars
         return g
     extra = np.ndim(g) - len(shape)
     g = np.sum(g, axis=tuple(range(extra))) if extra > 0 else g
@@ -74,8 +76,8 @@ def sum_to_shape(g, shape):
 def _check_versions(order):
     """Refuse to backpropagate through data that was changed in place after the forward pass used it."""
     for node in order:
-        if node.grad_fn is None:
-            continue
+        if node.grad_fn is None or not node.version and tuple([p.version for p in node.parents]) == node.saved:
+            continue  # a leaf, or nothing changed: the common case, checked cheaply first
         stale = [(p, v) for p, v in zip((*node.parents, node), (*node.saved, 0), strict=True) if p.version != v]
         if stale:
             p, v = stale[0]
@@ -105,8 +107,11 @@ def walk(root: Node, grad):
             continue  # a leaf: nothing above it
         inputs = [parent.data for parent in node.parents]
         for i, parent in enumerate(node.parents):
-            if parent.requires_grad:
+            if parent.requires_grad:  # no rule runs for a constant
                 parent_g = sum_to_shape(op.vjp(i, g, node.data, inputs, node.params), parent.shape)
+                if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base
+                                                                                   is not None):
+                    parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
                 key = id(parent)
                 pending[key] = pending[key] + parent_g if key in pending else parent_g
 
@@ -148,16 +153,16 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
                 f"backward(grad) with grad of shape {root.shape}.")
         grad = np.ones(root.shape, dtype=root.dtype)[()]
     else:
-        grad = np.asarray(getattr(grad, "data", grad), dtype=root.dtype)[()]
+        grad = np.array(getattr(grad, "data", grad), dtype=root.dtype)[()]  # a copy: a weight's .grad may become it
         if np.shape(grad) != root.shape:
             raise ValueError(f"backward(grad): grad has shape {np.shape(grad)} but the Value has shape {root.shape}")
     for node, g in walk(root, grad):
         if node.grad_fn is not None:
             node.grad = g  # an intermediate shows the latest pass
-        elif node.grad is None:
-            node.grad = np.array(g, dtype=node.dtype)[()]  # a fresh copy: g may be shared with another node
+        elif node.grad is None:  # the walk hands a weight a gradient that it owns: no copy needed
+            node.grad = g if g.dtype == node.data.dtype else g.astype(node.data.dtype)
         else:
-            node.grad = node.grad + g  # leaves accumulate across backward calls
+            node.grad += g  # leaves accumulate across backward calls (in place for arrays)
 
 
 def _numerical_gradient(fn, arrays, k, eps):

@@ -117,12 +117,13 @@ def apply(op, *inputs, **params):
     except ValueError as error:
         shapes = " and ".join(str(x.shape) for x in inputs)
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
-    out.grad, out.name, out.version = None, None, 0
-    if _grad_enabled and any(x.requires_grad for x in inputs):
-        out.requires_grad, out.parents, out.grad_fn, out.params = True, inputs, op, params
-        out.saved = tuple(x.version for x in inputs)
-    else:
-        out.requires_grad, out.parents, out.grad_fn, out.params, out.saved = False, (), None, params, ()
+    out.grad, out.name, out.version, out.params = None, None, 0, params
+    # list comprehensions, not any()/tuple() of a generator: this runs once per node, and they are 2x faster
+    if _grad_enabled and True in [x.requires_grad for x in inputs]:
+        out.requires_grad, out.parents, out.grad_fn = True, inputs, op
+        out.saved = tuple([x.version for x in inputs])  # a tuple of ints, which the cyclic GC stops tracking
+    else:  # nothing to differentiate: no parents kept, so the inputs can be freed
+        out.requires_grad, out.parents, out.grad_fn, out.saved = False, (), None, ()
     return out
 
 
@@ -167,9 +168,10 @@ class Value:
         self.name = name
 
     # ---- what a Value is ---------------------------------------------------------------------------------------
-    shape = property(lambda self: np.shape(self.data), doc="The shape of the data, e.g. () or (2, 3).")
-    ndim = property(lambda self: np.ndim(self.data), doc="The number of axes.")
-    size = property(lambda self: np.size(self.data), doc="The number of elements.")
+    # .data is always an ndarray or a NumPy scalar, and both carry these attributes (np.shape() is 10x slower)
+    shape = property(lambda self: self.data.shape, doc="The shape of the data, e.g. () or (2, 3).")
+    ndim = property(lambda self: self.data.ndim, doc="The number of axes.")
+    size = property(lambda self: self.data.size, doc="The number of elements.")
     dtype = property(lambda self: self.data.dtype, doc="float64 unless you asked for float32.")
     op = property(lambda self: self.grad_fn.label(self.params) if self.grad_fn else "",
                   doc="The operation that made this Value ('+', '**2', 'matmul', ...), '' for a leaf.")
