@@ -46,6 +46,9 @@ def strip(nb):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         cell.metadata.pop("execution", None)
+    # the kernel fills in its version and lexer on every run; keep only the language, so a round trip is no diff
+    nb.metadata["language_info"] = {"name": nb.metadata.get("language_info", {}).get("name", "python")}
+    nb.metadata.pop("widgets", None)
     return nb
 
 

@@ -4,6 +4,7 @@ Each notebook is executed in a fresh `python3` kernel with notebooks/ as the wor
 `execute` that `make notebooks` uses. Committed notebooks carry no outputs (`make strip-notebooks`).
 """
 
+import copy
 import importlib.util
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def test_notebook_is_committed_clean(path):
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert all(not cell.outputs and cell.execution_count is None for cell in code), \
         f"{path.name} has outputs: run `make strip-notebooks`"
+    assert run.strip(copy.deepcopy(nb)) == nb, f"{path.name} has per-run metadata: run `make strip-notebooks`"
     assert nb.cells[0].cell_type == "markdown" and "**Claim" in nb.cells[0].source, "first cell states the claim"
     assert "assert " in code[-1].source, "the last code cell asserts the confirming number"
 
