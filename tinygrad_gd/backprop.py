@@ -107,13 +107,15 @@ def walk(root: Node, grad):
             continue  # a leaf: nothing above it
         inputs = [parent.data for parent in node.parents]
         for i, parent in enumerate(node.parents):
-            if parent.requires_grad:  # no rule runs for a constant
-                parent_g = sum_to_shape(op.vjp(i, g, node.data, inputs, node.params), parent.shape)
-                if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base
-                                                                                   is not None):
-                    parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
-                key = id(parent)
-                pending[key] = pending[key] + parent_g if key in pending else parent_g
+            if not parent.requires_grad:
+                continue  # no rule runs for a constant
+            parent_g = op.vjp(i, g, node.data, inputs, node.params)
+            if parent_g.shape != inputs[i].shape:
+                parent_g = sum_to_shape(parent_g, inputs[i].shape)
+            if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
+                parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
+            key = id(parent)
+            pending[key] = pending[key] + parent_g if key in pending else parent_g
 
 
 def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
@@ -146,7 +148,7 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
             "computed from has requires_grad=True (or it was computed under no_grad()). "
             "Create your weights with Value(..., requires_grad=True).")
     if grad is None:
-        if np.size(root.data) != 1:
+        if root.data.size != 1:
             raise RuntimeError(
                 f"backward() without a gradient works only for a Value with one element (a loss), but this one "
                 f"has shape {root.shape}. Reduce it first (loss.sum() or loss.mean()) or pass the gradient: "

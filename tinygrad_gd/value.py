@@ -395,22 +395,27 @@ class Value:
         up. Outside no_grad() a weight (a leaf requiring grad) refuses: its change would not be recorded. Any
         other Value that is part of a graph is recomputed out of place and recorded, like `w = w - step`.
         """
-        other_value = _constant(other, self)
-        if _grad_enabled and (self.requires_grad or other_value.requires_grad):
+        if _grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(
                     "an in-place update of a weight (a Value with requires_grad=True) outside no_grad() would "
                     "not be recorded in the graph. Write the step as `with no_grad(): w -= lr * w.grad`.")
-            return apply(op, self, other_value)
-        result_shape = np.broadcast_shapes(self.shape, other_value.shape)
-        if result_shape != self.shape:
+            return apply(op, self, _constant(other, self))
+        # Nothing is recorded, so numbers and arrays are used as they are (no copy); lists etc. are checked.
+        other = _raw(other) if isinstance(other, (Value, np.ndarray, np.generic, float, int)) else \
+            _constant(other, self).data
+        shape = np.shape(other)
+        if shape != self.shape and np.broadcast_shapes(self.shape, shape) != self.shape:
             raise ValueError(f"in-place update cannot change the shape: the Value has shape {self.shape}, "
-                             f"the other operand {other_value.shape} (broadcast result {result_shape})")
+                             f"the other operand {shape} (broadcast result {np.broadcast_shapes(self.shape, shape)})")
         if isinstance(self.data, np.ndarray) and self.data.base is None and self.data.flags.writeable:
-            compute(self.data, other_value.data)  # ndarray's -= writes into the same memory
+            compute(self.data, other)  # ndarray's -= writes into the same memory
         else:  # a scalar, or a view into another Value's data (mutating it would corrupt that Value)
-            new = np.array(op.forward(self.data, other_value.data), dtype=self.dtype)
-            self.data = new[()] if new.ndim == 0 else new
+            new = op.forward(self.data, other)
+            if new.dtype != self.dtype:
+                new = np.asarray(new, dtype=self.dtype)
+                new = new[()] if new.ndim == 0 else new
+            self.data = new
         self.version += 1
         return self
 
