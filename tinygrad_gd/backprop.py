@@ -67,10 +67,10 @@ def sum_to_shape(g, shape):
     """
     if g.shape == shape:  # the usual case, checked first: gradients are NumPy arrays or scalars
         return g
-    extra = np.ndim(g) - len(shape)
-    g = np.sum(g, axis=tuple(range(extra))) if extra > 0 else g
-    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and np.shape(g)[axis] != 1)
-    return np.sum(g, axis=stretched, keepdims=True) if stretched else g
+    extra = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(extra))) if extra > 0 else g
+    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and g.shape[axis] != 1)
+    return g.sum(axis=stretched, keepdims=True) if stretched else g
 
 
 def _check_versions(order):
@@ -162,7 +162,7 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
         if node.grad_fn is not None:
             node.grad = g  # an intermediate shows the latest pass
         elif node.grad is None:  # the walk hands a weight a gradient that it owns: no copy needed
-            node.grad = g if g.dtype == node.data.dtype else g.astype(node.data.dtype)
+            node.grad = g if g.ndim and g.dtype == node.data.dtype else np.asarray(g, node.data.dtype)[()]
         else:
             node.grad += g  # leaves accumulate across backward calls (in place for arrays)
 
