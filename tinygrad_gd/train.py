@@ -50,9 +50,14 @@ def _progress_bar(epochs, progress):
     if progress is False or (progress is None and not sys.stdout.isatty()):
         return None
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
     except ImportError:
         return None  # tqdm is an optional extra: training works the same without a bar
+    try:  # a widget bar in notebooks, but only where ipywidgets exists; tqdm.auto warns without it
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        pass
     return tqdm(total=epochs, unit="epoch", leave=False)
 
 

@@ -137,7 +137,8 @@ def backprop_frames(root, max_nodes=MAX_NODES, rankdir="LR"):
     Gradients come from replaying `backprop.walk` from d(root)/d(root) = 1 (ones for a non-scalar root, i.e. the
     gradient of root.sum()), in the order `backward()` fills them, so the last frame shows what `backward()`
     leaves in `.grad` on a fresh graph. The highlighted node is the one just reached, and the red edges are the
-    ones its gradient flowed back along. No `.grad` is read or written.
+    ones its gradient flowed back along. No `.grad` is read or written. Each frame's `.comment` holds its caption
+    ("step 2: the gradient reaches n2 (-): grad 6").
     """
     return [dot for dot, _, _ in _frames(root, max_nodes, rankdir)]
 
