@@ -41,20 +41,27 @@ class Node(Protocol):
 def topological_order(root: Node) -> list:
     """Every node reachable from `root`, each once, parents before children (root last).
 
-    Iterative depth-first search with an explicit stack of (node, its parents still to visit). Nodes are keyed
+    Iterative depth-first search with an explicit stack of nodes, each with a count of its parents still to
+    visit; parents are taken last first, which fixes the numbering of graph pictures (viz). Nodes are keyed
     by `id()`: a Value is not hashed by its numbers, and two equal numbers are still two nodes.
     """
     order, visited = [], {id(root)}
-    stack = [(root, reversed(root.parents))]  # last parent first: the numbering of graph pictures (viz) is fixed
+    # Two flat lists rather than a stack of (node, iterator) pairs: on a deep chain the stack holds every node at
+    # once, and pairs would be 200,000 objects for the cyclic garbage collector to scan again and again.
+    stack, todo = [root], [len(root.parents)]  # todo[k]: how many of stack[k]'s parents are left to look at
     while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            if id(parent) not in visited:  # go down to the next unvisited parent; come back to the rest later
-                visited.add(id(parent))
-                stack.append((parent, reversed(parent.parents)))
-                break
+        node, i = stack[-1], todo[-1]
+        while i and id(node.parents[i - 1]) in visited:
+            i -= 1
+        if i:  # go down to the next unvisited parent; come back to the rest later
+            parent = node.parents[i - 1]
+            todo[-1] = i - 1
+            visited.add(id(parent))
+            stack.append(parent)
+            todo.append(len(parent.parents))
         else:  # every parent is already in `order`
             stack.pop()
+            todo.pop()
             order.append(node)
     return order
 
