@@ -20,12 +20,14 @@ a step that fails (a gradient of the wrong shape) leaves every weight and every 
 
 import copy
 import math
+import types
 
 import numpy as np
 
 from .value import Value, no_grad
 
 _REQUIRED = object()  # marks a hyperparameter with no default (SGD's lr)
+_NO_STATE = types.MappingProxyType({})  # a parameter's state before its first step (read-only: shared by all)
 
 
 def _check(group, key, ok, what):
@@ -94,24 +96,25 @@ class Optimizer:
     def step(self, closure=None):
         """Move every parameter that has a `.grad` one step. Returns `closure()` if given (it recomputes the loss)."""
         loss = closure() if closure is not None else None
-        plan = []
+        update, state, updates = type(self).update, self.state, []
+        # Compute every step first, write afterwards: a failure (a gradient of the wrong shape) changes nothing.
         for group in self.param_groups:
             hyper = {key: group[key] for key in self.defaults}
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue  # no slope for this one (unused in the loss, or zeroed): PyTorch skips it too
-                if np.shape(p.grad) != p.shape:
-                    raise ValueError(f"gradient of shape {np.shape(p.grad)} does not match its parameter of shape "
+                if not isinstance(grad, (np.ndarray, np.generic)):
+                    grad = np.asarray(grad)  # a .grad set by hand to a number or a list
+                if grad.shape != p.data.shape:
+                    raise ValueError(f"gradient of shape {grad.shape} does not match its parameter of shape "
                                      f"{p.shape}; no parameter was changed")
-                plan.append((p, hyper))
-        # Compute every step first, write afterwards: a failure above or here changes nothing.
-        updates = [(p, *type(self).update(np.asarray(p.data), np.asarray(p.grad), self.state.get(p, {}), **hyper))
-                   for p, hyper in plan]
+                updates.append((p, *update(p.data, grad, state.get(p, _NO_STATE), **hyper)))
         with no_grad():
-            for p, step, state in updates:
+            for p, step, new_state in updates:
                 p -= step
-                if state:
-                    self.state[p] = state
+                if new_state:
+                    state[p] = new_state
         return loss
 
     def state_dict(self):

@@ -404,15 +404,15 @@ class Value:
         # Nothing is recorded, so numbers and arrays are used as they are (no copy); lists etc. are checked.
         other = _raw(other) if isinstance(other, (Value, np.ndarray, np.generic, float, int)) else \
             _constant(other, self).data
-        shape = np.shape(other)
-        if shape != self.shape and np.broadcast_shapes(self.shape, shape) != self.shape:
+        shape, data = getattr(other, "shape", ()), self.data  # a Python number has no shape (np.shape: 0.35 µs)
+        if shape != data.shape and np.broadcast_shapes(data.shape, shape) != data.shape:
             raise ValueError(f"in-place update cannot change the shape: the Value has shape {self.shape}, "
                              f"the other operand {shape} (broadcast result {np.broadcast_shapes(self.shape, shape)})")
-        if isinstance(self.data, np.ndarray) and self.data.base is None and self.data.flags.writeable:
-            compute(self.data, other)  # ndarray's -= writes into the same memory
+        if isinstance(data, np.ndarray) and data.base is None and data.flags.writeable:
+            compute(data, other)  # ndarray's -= writes into the same memory
         else:  # a scalar, or a view into another Value's data (mutating it would corrupt that Value)
-            new = op.forward(self.data, other)
-            if new.dtype != self.dtype:
+            new = op.forward(data, other)
+            if new.dtype != data.dtype:
                 new = np.asarray(new, dtype=self.dtype)
                 new = new[()] if new.ndim == 0 else new
             self.data = new
