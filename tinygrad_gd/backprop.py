@@ -160,7 +160,7 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
                 f"backward() without a gradient works only for a Value with one element (a loss), but this one "
                 f"has shape {root.shape}. Reduce it first (loss.sum() or loss.mean()) or pass the gradient: "
                 f"backward(grad) with grad of shape {root.shape}.")
-        grad = np.ones(root.shape, dtype=root.dtype)[()]
+        grad = root.data.dtype.type(1) if root.data.ndim == 0 else np.ones(root.data.shape, root.data.dtype)
     else:
         grad = np.array(getattr(grad, "data", grad), dtype=root.dtype)[()]  # a copy: a weight's .grad may become it
         if np.shape(grad) != root.shape:
@@ -169,7 +169,9 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
         if node.grad_fn is not None:
             node.grad = g  # an intermediate shows the latest pass
         elif node.grad is None:  # the walk hands a weight a gradient that it owns: no copy needed
-            node.grad = g if g.ndim and g.dtype == node.data.dtype else np.asarray(g, node.data.dtype)[()]
+            # ... but in the weight's dtype, and a 0-d gradient as a NumPy scalar, like the weight's own data
+            fits = g.dtype == node.data.dtype and (g.ndim or type(g) is not np.ndarray)
+            node.grad = g if fits else np.asarray(g, node.data.dtype)[()]
         else:
             node.grad += g  # leaves accumulate across backward calls (in place for arrays)
 
