@@ -79,6 +79,8 @@ CASES = {
     "MATMUL": (lambda x, y: x @ y, (_any, _any), MATMUL_SHAPES),
     "BINARY_CROSS_ENTROPY": (lambda p, t: apply(ops.BINARY_CROSS_ENTROPY, p * 0.8 + 0.1, t), (_unit, _unit),
                              [((3,), (3,)), ((2, 3), (2, 3))]),
+    "CROSS_ENTROPY": (lambda x: apply(ops.CROSS_ENTROPY, x, target=np.array([2, 0] if x.ndim == 2 else 1))
+                      * (Value([1.0, -2.0]) if x.ndim == 2 else 1.5), (_any,), [(3,), (2, 3)]),
     "IM2COL": (lambda x: _weighted(apply(ops.IM2COL, x, kernel_size=(2, 2), stride=1, padding=1))
                + _weighted(apply(ops.IM2COL, x, kernel_size=(2, 1), stride=2, padding=0)), (_any,), [(1, 2, 3, 3)]),
 }

@@ -2,8 +2,9 @@
 
 Each loss compares a prediction (`input`, a Value) with the truth (`target`) element by element, then reduces:
 `reduction="mean"` (the default) averages, `"sum"` adds up, `"none"` keeps one loss per element. All are built
-from Value operations, so `loss.backward()` sends the score's slope back through them to every weight; only
-binary cross-entropy has an op of its own (PyTorch's clamped derivative at probabilities of exactly 0 or 1).
+from Value operations, so `loss.backward()` sends the score's slope back through them to every weight. Two have
+an op of their own: cross-entropy (one node instead of four) and binary cross-entropy (PyTorch's clamped
+derivative at probabilities of exactly 0 or 1).
 
 >>> from tinygrad_gd import Value
 >>> w = Value(5.0, requires_grad=True)
@@ -17,7 +18,7 @@ binary cross-entropy has an op of its own (PyTorch's clamped derivative at proba
 
 import numpy as np
 
-from .ops import BINARY_CROSS_ENTROPY
+from .ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 from .value import Value, apply, stack, where
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -66,7 +67,8 @@ def cross_entropy(logits, target, reduction="mean"):
     """−log softmax(logits)[target]: the negative log-probability the model gives the right class.
 
     `logits` has shape (N, C) (or (C,) for one example), `target` holds N integer class indices in [0, C).
-    log_softmax keeps it finite for logits of any size.
+    One op (ops.CROSS_ENTROPY) computes it through log_softmax, so it stays finite for logits of any size, and
+    its derivative is softmax − onehot, as in PyTorch.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"Invalid reduction: {reduction!r} (use 'mean', 'sum' or 'none')")
@@ -84,9 +86,7 @@ def cross_entropy(logits, target, reduction="mean"):
     if bad.size:
         raise IndexError(f"cross_entropy: class index {bad.flat[0]} is out of range for {classes} classes "
                          f"(valid: 0 to {classes - 1})")
-    log_probs = logits.log_softmax(axis=-1)
-    picked = log_probs[labels] if logits.ndim == 1 else log_probs[np.arange(len(labels)), labels]
-    return _reduce(-picked, reduction)
+    return _reduce(apply(CROSS_ENTROPY, logits, target=labels), reduction)
 
 
 def binary_cross_entropy(probs, target, reduction="mean"):
