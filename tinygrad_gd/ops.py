@@ -101,9 +101,17 @@ CLIP = Op("clip", lambda x, low, high: np.clip(x, low, high),
 
 # ---- reductions -------------------------------------------------------------------------------------------------
 # np.full, not np.broadcast_to: the same numbers, but 4x less overhead on small arrays (a view is rarely kept)
-SUM = Op("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),  # d Σx = 1 for every x
+SUM = Op("sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),  # d Σx = 1 for every x
          lambda g, out, x, axis, keepdims: np.full(x.shape, _unreduce(g, x.shape, axis, keepdims)))
-MEAN = Op("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),  # d mean = 1/n
+
+
+def _mean(x, axis, keepdims):
+    """np.mean's own arithmetic (sum, then divide by the count) without its 4 µs of Python per call."""
+    total = x.sum(axis=axis, keepdims=keepdims)
+    return total / (x.size // max(total.size, 1))
+
+
+MEAN = Op("mean", _mean,  # d mean = 1/n
           lambda g, out, x, axis, keepdims: np.full(x.shape,
                                                     _unreduce(g, x.shape, axis, keepdims) * (out.size / x.size)))
 
@@ -121,8 +129,8 @@ MIN = Op("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims
 
 # ---- softmax family (subtracting the max keeps exp from overflowing; it cancels out of the result) -------------
 def _log_softmax(x, axis):
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted = x - x.max(axis=axis, keepdims=True)  # the methods: np.max and np.sum add 1 µs of Python each
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 SOFTMAX = Op("softmax", lambda x, axis: np.exp(_log_softmax(x, axis)),
