@@ -77,6 +77,8 @@ CASES = {
     "STACK": (lambda x, y: stack([x, y], axis=-1) * Value([1.0, -3.0]), (_any, _any), [((3,), (3,)),
                                                                                         ((2, 3), (2, 3))]),
     "MATMUL": (lambda x, y: x @ y, (_any, _any), MATMUL_SHAPES),
+    "LINEAR": (lambda x, w, b: apply(ops.LINEAR, x, w, b), (_any, _any, _any),
+               [((3,), (2, 3), (2,)), ((4, 3), (2, 3), (2,)), ((2, 4, 3), (2, 3), (2,))]),
     "BINARY_CROSS_ENTROPY": (lambda p, t: apply(ops.BINARY_CROSS_ENTROPY, p * 0.8 + 0.1, t), (_unit, _unit),
                              [((3,), (3,)), ((2, 3), (2, 3))]),
     "CROSS_ENTROPY": (lambda x: apply(ops.CROSS_ENTROPY, x, target=np.array([2, 0] if x.ndim == 2 else 1))

@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from .ops import IM2COL
+from .ops import IM2COL, LINEAR
 from .value import Value, apply, no_grad
 
 
@@ -150,8 +150,9 @@ class Linear(Module):
         self.bias = _uniform(rng, bound, (out_features,)) if bias else None
 
     def forward(self, x):
-        out = _as_value(x) @ self.weight.T
-        return out if self.bias is None else out + self.bias
+        if self.bias is None:
+            return _as_value(x) @ self.weight.T
+        return apply(LINEAR, _as_value(x), self.weight, self.bias)  # one node: x @ Wᵀ + b
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

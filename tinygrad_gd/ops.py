@@ -254,4 +254,11 @@ def _matmul_rule_y(g, out, x, y):
 
 MATMUL = Op("matmul", operator.matmul, _matmul_rule_x, _matmul_rule_y)
 
+# nn.Linear's y = x Wᵀ + b as one node (PyTorch's F.linear). Composed of `.T`, `@` and `+`, W's gradient would
+# arrive transposed, and making it contiguous costs as much as the add itself; here it is computed as Gᵀx directly.
+LINEAR = Op("linear", lambda x, weight, bias: x @ weight.T + bias,
+            lambda g, out, x, weight, bias: g @ weight,  # dL/dx = G W
+            lambda g, out, x, weight, bias: g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1]),  # Σ Gᵀx
+            lambda g, out, x, weight, bias: g)  # dL/db = G, summed over the batch by the walk
+
 ALL_OPS = {name: op for name, op in globals().items() if isinstance(op, Op)}
