@@ -252,3 +252,21 @@ def test_values_hash_and_compare_by_identity():
     a, b = Value([1.0, 2.0]), Value([1.0, 2.0])
     assert a == a and a != b and len({a, b}) == 2
     assert {a: 1}[a] == 1
+
+
+def test_submodules_are_reachable_from_a_bare_import():
+    import tinygrad_gd
+
+    assert tinygrad_gd.optim.SGD.__name__ == "SGD" and tinygrad_gd.nn.Linear.__name__ == "Linear"
+    with pytest.raises(AttributeError, match="no attribute 'optimizer'"):
+        tinygrad_gd.optimizer  # noqa: B018
+
+
+def test_requires_grad_and_argmax():
+    w = Value([1.0, 3.0, 2.0]).requires_grad_()
+    assert w.requires_grad and w.argmax() == 1
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0, 2.0])
+    with pytest.raises(RuntimeError, match="leaves"):
+        (w * 2).requires_grad_(False)
+    np.testing.assert_array_equal(Value([[1.0, 5.0], [7.0, 2.0]]).argmax(axis=1), [1, 0])

@@ -12,7 +12,17 @@ Gradient: 6.0
 Updated Weight: 4.4
 """
 
+import importlib
+
 from .value import Tensor, Value, concatenate, is_grad_enabled, no_grad, stack, where
 
 __all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "stack", "where"]
 __version__ = "0.1.0"
+_SUBMODULES = {"backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent"}
+
+
+def __getattr__(name):
+    """`tinygrad_gd.optim.SGD` after a bare `import tinygrad_gd`, as with `torch.optim`; loaded on first use."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'tinygrad_gd' has no attribute {name!r}")

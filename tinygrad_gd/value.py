@@ -194,6 +194,18 @@ class Value:
         """The same numbers, cut from the graph: a new leaf that does not require grad."""
         return _constant(self.data, self)
 
+    def requires_grad_(self, requires_grad=True):
+        """Make a leaf a weight (or stop it being one), in place, as PyTorch's `requires_grad_()`."""
+        if not self.is_leaf:
+            raise RuntimeError(f"requires_grad_() is for leaves; this Value was computed by '{self.op}'. "
+                               "Use .detach() to get a leaf with the same numbers.")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def argmax(self, axis=None):
+        """The index of the largest entry (a NumPy integer array: an index has no gradient)."""
+        return self.data.argmax(axis=axis)
+
     def __array__(self, dtype=None, copy=None):
         return np.array(self.data, dtype=dtype, copy=copy) if copy else np.asarray(self.data, dtype=dtype)
 
