@@ -14,37 +14,7 @@ import operator
 
 import numpy as np
 
-from . import backprop
-from .ops import (
-    ABS,
-    ADD,
-    CLIP,
-    CONCATENATE,
-    DIV,
-    EXP,
-    GETITEM,
-    LOG,
-    LOG_SOFTMAX,
-    MATMUL,
-    MAX,
-    MEAN,
-    MIN,
-    MUL,
-    NEG,
-    POW,
-    POW_SCALAR,
-    RELU,
-    RESHAPE,
-    SIGMOID,
-    SOFTMAX,
-    SQRT,
-    STACK,
-    SUB,
-    SUM,
-    TANH,
-    TRANSPOSE,
-    WHERE,
-)
+from . import backprop, ops
 
 _grad_enabled = True
 
@@ -254,45 +224,45 @@ class Value:
 
     # ---- arithmetic, with NumPy broadcasting ---------------------------------------------------------------------
     def __add__(self, other):
-        return apply(ADD, self, _constant(other, self))
+        return apply(ops.ADD, self, _constant(other, self))
 
     def __radd__(self, other):
-        return apply(ADD, _constant(other, self), self)
+        return apply(ops.ADD, _constant(other, self), self)
 
     def __sub__(self, other):
-        return apply(SUB, self, _constant(other, self))
+        return apply(ops.SUB, self, _constant(other, self))
 
     def __rsub__(self, other):
-        return apply(SUB, _constant(other, self), self)
+        return apply(ops.SUB, _constant(other, self), self)
 
     def __mul__(self, other):
-        return apply(MUL, self, _constant(other, self))
+        return apply(ops.MUL, self, _constant(other, self))
 
     def __rmul__(self, other):
-        return apply(MUL, _constant(other, self), self)
+        return apply(ops.MUL, _constant(other, self), self)
 
     def __truediv__(self, other):
-        return apply(DIV, self, _constant(other, self))
+        return apply(ops.DIV, self, _constant(other, self))
 
     def __rtruediv__(self, other):
-        return apply(DIV, _constant(other, self), self)
+        return apply(ops.DIV, _constant(other, self), self)
 
     def __pow__(self, exponent):
         if isinstance(exponent, (int, float)):
-            return apply(POW_SCALAR, self, exponent=exponent)
-        return apply(POW, self, _constant(exponent, self))
+            return apply(ops.POW_SCALAR, self, exponent=exponent)
+        return apply(ops.POW, self, _constant(exponent, self))
 
     def __rpow__(self, base):
-        return apply(POW, _constant(base, self), self)
+        return apply(ops.POW, _constant(base, self), self)
 
     def __neg__(self):
-        return apply(NEG, self)
+        return apply(ops.NEG, self)
 
     def __matmul__(self, other):
-        return apply(MATMUL, self, _constant(other, self))
+        return apply(ops.MATMUL, self, _constant(other, self))
 
     def __rmatmul__(self, other):
-        return apply(MATMUL, _constant(other, self), self)
+        return apply(ops.MATMUL, _constant(other, self), self)
 
     # Comparisons give plain NumPy boolean masks: a mask is a constant and carries no gradient.
     def __lt__(self, other):
@@ -309,69 +279,69 @@ class Value:
 
     # ---- elementwise functions -----------------------------------------------------------------------------------
     def exp(self):
-        return apply(EXP, self)
+        return apply(ops.EXP, self)
 
     def log(self):
-        return apply(LOG, self)
+        return apply(ops.LOG, self)
 
     def sqrt(self):
-        return apply(SQRT, self)
+        return apply(ops.SQRT, self)
 
     def abs(self):
         """|x|; its derivative at 0 is taken as 0, as in PyTorch."""
-        return apply(ABS, self)
+        return apply(ops.ABS, self)
 
     __abs__ = abs
 
     def tanh(self):
-        return apply(TANH, self)
+        return apply(ops.TANH, self)
 
     def sigmoid(self):
-        return apply(SIGMOID, self)
+        return apply(ops.SIGMOID, self)
 
     def relu(self):
         """max(x, 0); its derivative at 0 is taken as 0, as in PyTorch."""
-        return apply(RELU, self)
+        return apply(ops.RELU, self)
 
     def clip(self, min=None, max=None):  # noqa: A002 (PyTorch's and NumPy's argument names)
         """Limit to [min, max]; the gradient passes only where min < x < max strictly."""
         if min is None and max is None:
             raise ValueError("clip() needs min, max or both")
-        return apply(CLIP, self, low=min, high=max)
+        return apply(ops.CLIP, self, low=min, high=max)
 
     def softmax(self, axis=-1):
         """exp(x) / Σ exp(x) along `axis`, computed without overflow."""
-        return apply(SOFTMAX, self, axis=axis)
+        return apply(ops.SOFTMAX, self, axis=axis)
 
     def log_softmax(self, axis=-1):
         """log(softmax(x)) computed directly, so it stays finite for logits of ±1000."""
-        return apply(LOG_SOFTMAX, self, axis=axis)
+        return apply(ops.LOG_SOFTMAX, self, axis=axis)
 
     # ---- reductions ----------------------------------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False):
-        return apply(SUM, self, axis=_axis(axis), keepdims=keepdims)
+        return apply(ops.SUM, self, axis=_axis(axis), keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        return apply(MEAN, self, axis=_axis(axis), keepdims=keepdims)
+        return apply(ops.MEAN, self, axis=_axis(axis), keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
         """The largest entry; ties share the gradient equally."""
-        return apply(MAX, self, axis=_axis(axis), keepdims=keepdims)
+        return apply(ops.MAX, self, axis=_axis(axis), keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
-        return apply(MIN, self, axis=_axis(axis), keepdims=keepdims)
+        return apply(ops.MIN, self, axis=_axis(axis), keepdims=keepdims)
 
     # ---- shape ---------------------------------------------------------------------------------------------------
     def reshape(self, *shape):
         shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return apply(RESHAPE, self, shape=shape)
+        return apply(ops.RESHAPE, self, shape=shape)
 
     def flatten(self):
         return self.reshape(-1)
 
     def transpose(self, *axes):
         axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return apply(TRANSPOSE, self, axes=axes or None)
+        return apply(ops.TRANSPOSE, self, axes=axes or None)
 
     T = property(lambda self: self.transpose(), doc="The axes reversed (the matrix transpose for 2-d).")
 
@@ -385,20 +355,20 @@ class Value:
         index = tuple(_raw(i) for i in index) if isinstance(index, tuple) else _raw(index)
         if isinstance(index, list):
             index = np.asarray(index)
-        return apply(GETITEM, self, index=index)
+        return apply(ops.GETITEM, self, index=index)
 
     # ---- in place: the hiker's step ------------------------------------------------------------------------------
     def __iadd__(self, other):
-        return self._inplace(operator.iadd, ADD, other)
+        return self._inplace(operator.iadd, ops.ADD, other)
 
     def __isub__(self, other):
-        return self._inplace(operator.isub, SUB, other)
+        return self._inplace(operator.isub, ops.SUB, other)
 
     def __imul__(self, other):
-        return self._inplace(operator.imul, MUL, other)
+        return self._inplace(operator.imul, ops.MUL, other)
 
     def __itruediv__(self, other):
-        return self._inplace(operator.itruediv, DIV, other)
+        return self._inplace(operator.itruediv, ops.DIV, other)
 
     def _inplace(self, compute, op, other):
         """`w -= step`: change the numbers of *this* Value, keeping its identity (an optimizer holds it).
@@ -447,20 +417,20 @@ def _format(data):
 def concatenate(values, axis=0):
     """Join Values along an existing axis (np.concatenate); each gets back its own slab of the gradient."""
     values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
-    return apply(CONCATENATE, *values, axis=axis)
+    return apply(ops.CONCATENATE, *values, axis=axis)
 
 
 def stack(values, axis=0):
     """Join Values along a new axis (np.stack)."""
     values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
-    return apply(STACK, *values, axis=axis)
+    return apply(ops.STACK, *values, axis=axis)
 
 
 def where(condition, x, y):
     """Pick from x where `condition` holds and from y elsewhere; the condition itself has no gradient."""
     like = x if isinstance(x, Value) else y if isinstance(y, Value) else Value(0.0)
     condition = np.asarray(_raw(condition), dtype=bool)
-    return apply(WHERE, _constant(x, like), _constant(y, like), condition=condition)
+    return apply(ops.WHERE, _constant(x, like), _constant(y, like), condition=condition)
 
 
 Tensor = Value  # PyTorch users' name; there is one class for numbers and arrays
