@@ -177,6 +177,7 @@ def test_step_keeps_the_parameter_object_and_bumps_its_version():
     (lambda p: AdamW(p, betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
     (lambda p: RMSprop(p, alpha=-0.5), "Invalid alpha value: -0.5"),
     (lambda p: Adagrad(p, lr_decay=-1), "Invalid lr_decay value: -1"),
+    (lambda p: Adagrad(p, initial_accumulator_value=-0.5), "Invalid initial_accumulator_value value: -0.5"),
     (lambda p: SGD([{"params": p, "lr": -2.0}], lr=0.1), "Invalid learning rate: -2.0"),
     (lambda p: SGD([], lr=0.1), "empty parameter list"),
     (lambda p: SGD([np.ones(3)], lr=0.1), "Invalid parameter 0: an optimizer moves Values, not ndarray"),
@@ -193,6 +194,22 @@ def test_positional_arguments_mean_what_they_mean_in_pytorch():
     assert (group["lr"], group["momentum"], group["dampening"], group["weight_decay"]) == (0.1, 0.9, 0, 1e-4)
     group = Adagrad([Value(1.0, requires_grad=True)], 0.1, 0, 0, 0.5).param_groups[0]
     assert group["eps"] == 1e-10  # the fourth is initial_accumulator_value, as in PyTorch
+
+
+def test_adagrad_steps_a_group_added_later_and_a_parameter_loaded_without_state():
+    a, b = Value(1.0, requires_grad=True), Value(2.0, requires_grad=True)
+    opt = Adagrad([a], lr=0.1, initial_accumulator_value=0.5)
+    opt.add_param_group({"params": [b]})  # its sum starts at the group's initial_accumulator_value, 0.5
+    assert opt.param_groups[1]["initial_accumulator_value"] == 0.5 and opt.state[b] == {"step": 0.0, "sum": 0.5}
+    b.grad = np.float64(1.0)
+    opt.step()
+    assert b.item() == pytest.approx(2.0 - 0.1 * 1.0 / math.sqrt(0.5 + 1.0)) and opt.state[b]["step"] == 1
+    fresh = Adagrad([Value(1.0, requires_grad=True)], lr=0.1)
+    fresh.load_state_dict({"state": {}, "param_groups": fresh.state_dict()["param_groups"]})
+    w = fresh.param_groups[0]["params"][0]
+    w.grad = np.float64(2.0)
+    fresh.step()  # no state after the load: starts from step 0 and sum s₀ = 0, like a new parameter
+    assert w.item() == pytest.approx(1.0 - 0.1) and fresh.state[w] == {"step": 1.0, "sum": 4.0}
 
 
 def test_a_single_value_instead_of_a_list_is_refused():
@@ -326,6 +343,23 @@ def test_trajectory_and_state_match_pytorch(cls, reference, kwargs):
     assert set(opt.state.get(w, {})) == set(theirs)
     for key, value in theirs.items():
         np.testing.assert_allclose(np.asarray(opt.state[w][key]), value.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_adagrad_group_added_later_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    a, b = Value(1.0, requires_grad=True), Value(2.0, requires_grad=True)
+    ta, tb = (torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in (1.0, 2.0))
+    opt, topt = Adagrad([a], lr=0.1, initial_accumulator_value=0.3), torch.optim.Adagrad([ta], lr=0.1,
+                                                                                           initial_accumulator_value=0.3)
+    opt.add_param_group({"params": [b], "lr": 0.2})
+    topt.add_param_group({"params": [tb], "lr": 0.2})
+    for k in range(3):
+        a.grad, b.grad = np.float64(k + 1.0), np.float64(2.0 - k)
+        ta.grad, tb.grad = torch.tensor(k + 1.0, dtype=torch.float64), torch.tensor(2.0 - k, dtype=torch.float64)
+        opt.step()
+        topt.step()
+    assert (a.item(), b.item()) == pytest.approx((ta.item(), tb.item()), rel=1e-12)
+    assert opt.param_groups[1]["initial_accumulator_value"] == topt.param_groups[1]["initial_accumulator_value"]
 
 
 @pytest.mark.parametrize("name, ours, kwargs", [

@@ -303,12 +303,12 @@ class RMSprop(Optimizer):
 
 
 # ---- Adagrad ------------------------------------------------------------------------------------------------------
-def adagrad_update(param, grad, state, *, lr, lr_decay, weight_decay, eps):
+def adagrad_update(param, grad, state, *, lr, lr_decay, weight_decay, initial_accumulator_value, eps):
     """One Adagrad step for one parameter: returns (the amount to subtract, the new state)."""
-    step = state["step"] + 1
+    step = state.get("step", 0.0) + 1  # a parameter added (or loaded) without state starts at step 0, sum s₀
     g = grad + weight_decay * param if weight_decay != 0 else grad
     clr = lr / (1 + (step - 1) * lr_decay)
-    total = state["sum"] + g * g
+    total = state.get("sum", initial_accumulator_value + 0.0 * param) + g * g
     return clr * (g / (np.sqrt(total) + eps)), {"step": step, "sum": total}
 
 
@@ -321,21 +321,26 @@ class Adagrad(Optimizer):
         θ ← θ − γₜ g / (√s + ε)
 
     s only grows, so steps only shrink: good for sparse features, too timid for long runs. As in PyTorch, the
-    state (step 0, sum) is created for every parameter when the optimizer is built.
+    state (step 0, sum) is created for every parameter when the optimizer is built, and s₀ is kept in each
+    param group as `initial_accumulator_value` (a group added later starts its sums there).
     """
 
     update = staticmethod(adagrad_update)
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps))
-        if initial_accumulator_value < 0:
-            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
-        for p in (p for group in self.param_groups for p in group["params"]):
-            self.state[p] = {"step": 0.0, "sum": np.full(p.shape, initial_accumulator_value, p.dtype)[()]}
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+
+    def add_param_group(self, group):
+        super().add_param_group(group)
+        added = self.param_groups[-1]
+        for p in added["params"]:
+            self.state[p] = {"step": 0.0, "sum": np.full(p.shape, added["initial_accumulator_value"], p.dtype)[()]}
 
     def _validate(self, group):
         super()._validate(group)
         _check(group, "lr_decay", lambda v: v >= 0, "lr_decay value")
+        _check(group, "initial_accumulator_value", lambda v: v >= 0, "initial_accumulator_value value")
 
 
 # ---- learning-rate schedulers -------------------------------------------------------------------------------------
