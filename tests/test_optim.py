@@ -175,6 +175,7 @@ def test_step_keeps_the_parameter_object_and_bumps_its_version():
     (lambda p: Adam(p, eps=-1.0), "Invalid epsilon value: -1.0"),
     (lambda p: Adam(p, betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
     (lambda p: AdamW(p, betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
+    (lambda p: Adam(p, betas=(0.9, 0.99, 0.9)), r"Invalid betas: \(0.9, 0.99, 0.9\) \(a pair"),
     (lambda p: RMSprop(p, alpha=-0.5), "Invalid alpha value: -0.5"),
     (lambda p: Adagrad(p, lr_decay=-1), "Invalid lr_decay value: -1"),
     (lambda p: Adagrad(p, initial_accumulator_value=-0.5), "Invalid initial_accumulator_value value: -0.5"),

@@ -234,6 +234,8 @@ class Adam(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
+        if "betas" in group and len(group["betas"]) != 2:
+            raise ValueError(f"Invalid betas: {group['betas']} (a pair (beta1, beta2), e.g. (0.9, 0.999))")
         for i, beta in enumerate(group.get("betas", ())):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
