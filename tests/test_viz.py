@@ -23,9 +23,9 @@ def seed(backward=True):
 
 
 def records(dot):
-    """Every value node's fields, e.g. {'n1': ['w', 'data 5', 'grad 6']}."""
-    return {name: [f.strip() for f in label.split(" | ")]
-            for name, label in re.findall(r'^\t(n\d+) \[label="\{ (.*?) \}"', dot.source, re.MULTILINE)}
+    """Every value node's fields, e.g. {'n1': ['w', 'data 5', 'grad 6']} (a row `{ ... }` or a stacked record)."""
+    return {name: [f.strip() for f in label.removeprefix("{ ").removesuffix(" }").split(" | ")]
+            for name, label in re.findall(r'^\t(n\d+) \[label="(.*?)"', dot.source, re.MULTILINE)}
 
 
 def svg_texts(svg):
@@ -75,6 +75,21 @@ def test_max_nodes_keeps_the_picture_readable():
     assert len(records(dot)) == 40
     assert "561 earlier nodes not drawn (max_nodes=40)" in dot.source
     assert viz.to_svg(dot).startswith("<svg")
+    # the nodes drawn are the 40 nearest the root, each * with its constant 1.001 beside it (the chain's constants
+    # come first in topological order: the last 40 entries were bare *s with 40 edges from the note), and
+    # what is cut off reaches each op through one dashed edge
+    assert [fields[0] for fields in records(dot).values()].count("data 1.001") == 19  # 21 *s, 19 constants
+    assert dot.source.count("skipped ->") == 2  # the farthest * drawn, and the one whose constant was 41st
+
+
+def test_tensor_fields_are_stacked_and_scalars_in_a_row():
+    x = Value(np.ones((4, 3)), requires_grad=True, name="x")
+    loss = (x * Value(2.0)).sum()
+    for rankdir in ("LR", "TB"):
+        stacked, row = "n1", "n0"  # x (4, 3) and the constant 2
+        labels = dict(re.findall(r'^\t(n\d) \[label="(.*?)"', viz.to_dot(loss, rankdir=rankdir).source, re.M))
+        braced = rankdir == "TB"  # records run across the rank direction unless braced
+        assert labels[stacked].startswith("{ ") == braced and labels[row].startswith("{ ") != braced
 
 
 def test_frames_count_order_and_highlight():

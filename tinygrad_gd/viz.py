@@ -43,6 +43,24 @@ def _numbers(x, entries=4):
     return f"[{shown}{', …' if a.size > entries else ''}]"
 
 
+def _nearest(root, order, max_nodes):
+    """The `max_nodes` nodes fewest ops away from `root` (breadth first), listed in `order`: the picture ends
+    where the loss is made, and every drawn op keeps the operands next to it (`order` lists a chain's constants
+    first, so its last `max_nodes` entries would cut every constant off)."""
+    if len(order) <= max_nodes:
+        return order
+    near, frontier = {id(root)}, [root]
+    while frontier and len(near) < max_nodes:
+        ring = []
+        for node in frontier:
+            for parent in node.parents:
+                if id(parent) not in near and len(near) < max_nodes:
+                    near.add(id(parent))
+                    ring.append(parent)
+        frontier = ring
+    return [node for node in order if id(node) in near]
+
+
 def _kind(node):
     if node.grad_fn is not None:
         return "value"
@@ -57,8 +75,8 @@ def _build(root, order, grads, *, show_data=True, show_grad=True, rankdir="LR", 
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, not {max_nodes}")
     names = {id(node): f"n{i}" for i, node in enumerate(order)}
-    drawn = order[-max_nodes:]  # the nodes nearest the root: where the loss is made
-    shown = {id(node) for node in drawn}
+    drawn = _nearest(root, order, max_nodes)
+    shown, cut = {id(node) for node in drawn}, set()  # cut: ops already given their one edge from "skipped"
     flow = {id(hot)} if hot is not None else set()  # hot's gradient arrived from the nodes that consumed it
     dot = graphviz.Digraph("computation", comment=comment, graph_attr={"rankdir": rankdir},
                            node_attr={"fontname": "Helvetica", "fontsize": "11"})
@@ -80,7 +98,10 @@ def _build(root, order, grads, *, show_data=True, show_grad=True, rankdir="LR", 
             style["penwidth"] = "2"
         if node is hot:
             style.update(fillcolor=_HOT, color=_FLOW, penwidth="3", **{"class": "highlight"})
-        dot.node(name, "{ " + " | ".join(fields or [kind]) + " }", shape="record", **style)
+        # a record's fields run across the rank direction unless braced: scalars in one row (micrograd's look),
+        # a tensor's long fields stacked, so an MLP's boxes are one field wide rather than three
+        text, row = " | ".join(fields or [kind]), (np.size(node.data) > 1) == (rankdir in ("TB", "BT"))
+        dot.node(name, "{ " + text + " }" if row else text, shape="record", **style)
         if node.grad_fn is None:
             continue
         op, carried = f"{name}_op", any(id(p) in flow for p in node.parents)
@@ -89,8 +110,11 @@ def _build(root, order, grads, *, show_data=True, show_grad=True, rankdir="LR", 
                  margin="0.02", height="0.3")
         dot.edge(op, name, **(hot_edge if carried else {}))
         for parent in node.parents:
-            tail = names[id(parent)] if id(parent) in shown else "skipped"
-            dot.edge(tail, op, **(hot_edge if id(parent) in flow else {}))
+            if id(parent) in shown:
+                dot.edge(names[id(parent)], op, **(hot_edge if id(parent) in flow else {}))
+            elif op not in cut:  # one dashed edge says "more comes from before", however many inputs are cut
+                cut.add(op)
+                dot.edge("skipped", op, style="dashed")
     return dot
 
 
