@@ -24,7 +24,7 @@ def test_three_regimes_of_the_seed_example(capsys, lr, word):
     if word == "diverged":
         assert "learning rate too large" in lines[-1] and "13227.9" in lines[-1]
     if word == "oscillated":
-        assert "converging toward w=2.03459" in lines[-1]
+        assert "converging (loss 9 -> 0.00119631), now at w=2.03459" in lines[-1]
 
 
 def test_first_step_is_the_articles(capsys):
@@ -35,6 +35,31 @@ def test_first_step_is_the_articles(capsys):
 def test_overflow_to_infinity_is_diverged_not_a_crash(capsys):
     _, out, err = run(capsys, "(w - 2) ** 2", "w=5", "--lr", "3", "--steps", "400")
     assert "diverged: the loss became inf" in out and "learning rate too large" in out and err == ""
+
+
+@pytest.mark.parametrize("formula, start, kind, words", [
+    ("log(w)", "w=-1", "undefined", "the loss is nan at the starting point w=-1, before any step"),
+    ("1 / w", "w=0", "undefined", "the loss is inf at the starting point w=0"),
+    ("sqrt(w)", "w=0", "undefined", "the slope is not a finite number at the starting point w=0"),
+    ("exp(w)", "w=1000", "undefined", "overflows"),
+    ("relu(w)", "w=-1", "flat", "the slope is 0 at the starting point w=-1, so the hiker never moves"),
+    ("w ** 3", "w=0", "flat", "a saddle"),
+    ("(w - 2) ** 2", "w=2", "flat", "the loss stays 0"),
+])
+def test_a_bad_start_is_not_blamed_on_the_learning_rate(capsys, formula, start, kind, words):
+    records = descend(formula, dict([start.split("=")]), "sgd", lr=0.1, steps=5)
+    assert verdict(records).kind == kind
+    code, out, err = run(capsys, formula, start, "--steps", "5")
+    last = out.strip().splitlines()[-1]
+    assert code == 0 and err == "" and last.startswith(kind) and words in last
+    assert "learning rate" not in last
+
+
+def test_an_infinitely_steep_point_met_on_the_way_is_named():
+    records = descend("sqrt(w)", {"w": 0.0625}, "sgd", lr=0.03125, steps=5)  # 0.0625 − 0.03125·2 = 0 exactly
+    assert records[1].values["w"] == 0.0 and records[1].grads["w"] == float("inf")
+    text = verdict(records).message
+    assert text.startswith("diverged") and "was not finite" in text and "so any step from it is infinite" in text
 
 
 def test_several_variables_and_every_optimizer(capsys):

@@ -70,7 +70,7 @@ def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None,
         raise ExpressionError(f"{expression.source!r} has no variables to descend on")
     hiker = make_optimizer(optimizer, list(params.values()), lr, momentum)
     records = []
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported by verdict(), not by warnings
+    with np.errstate(all="ignore"):  # an overflow, a log(-1) or a 1/0 is reported by verdict(), not by warnings
         for k in range(steps + 1):
             if _take_step(k, steps, expression, params, hiker, records):
                 break
@@ -103,31 +103,52 @@ def _plain(state):
 
 @dataclass
 class Verdict:
-    kind: str  # "converged", "oscillated", "diverged" or "still descending"
+    kind: str  # "converged", "oscillated", "diverged", "still descending", "undefined" or "flat"
     message: str
 
 
 def verdict(records):
     """Say what the descent did: diverged (loss grew or blew up), oscillated (crossed the valley back and forth
-    while the loss shrank), converged (settled), or still descending (too few steps or too small a lr)."""
+    while the loss shrank), converged (settled), or still descending (too few steps or too small a lr).
+
+    Two outcomes are not the learning rate's doing, and say so: "undefined" (the loss or its slope is not a
+    number at the starting point, e.g. log of a negative number) and "flat" (the slope is 0 where the hiker
+    starts, so it never moves: a minimum, a saddle or a flat stretch such as relu below 0).
+    """
     losses = [r.loss for r in records]
     first, last, n = losses[0], losses[-1], len(records) - 1
     where = ", ".join(f"{name}={value:.6g}" for name, value in records[-1].values.items())
+    start = ", ".join(f"{name}={value:.6g}" for name, value in records[0].values.items())
+    if not math.isfinite(first) or not all(map(math.isfinite, records[0].grads.values())):
+        what = f"the loss is {first:.6g}" if not math.isfinite(first) else "the slope is not a finite number"
+        return Verdict("undefined", f"undefined: {what} at the starting point {start}, before any step (the formula "
+                                    f"overflows or is not defined there, e.g. log or sqrt of a negative number, "
+                                    f"or a division by 0); start somewhere else")
     if not all(math.isfinite(x) for x in losses):
         bad = next(r for r in records if not math.isfinite(r.loss))
+        before = records[bad.step - 1]
+        if not all(map(math.isfinite, before.grads.values())):
+            return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} because the slope "
+                                       f"at step {before.step} was not finite ({_slopes(before)}): the formula is "
+                                       f"infinitely steep there, so any step from it is infinite")
         return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} "
                                    f"(from {first:.6g} at step 0): learning rate too large")
     if last > first:
         return Verdict("diverged", f"diverged: the loss grew from {first:.6g} to {last:.6g} in {n} steps, ending at "
                                    f"{where}: learning rate too large (each step overshoots by more than it gains)")
+    slope = [_norm(r.grads) for r in (records[0], records[-1])]
+    if slope[0] == 0:
+        return Verdict("flat", f"flat: the slope is 0 at the starting point {start}, so the hiker never moves (a "
+                               f"minimum, a saddle or a flat stretch); the loss stays {first:.6g}. Start elsewhere "
+                               f"to see it descend")
     flips = max(sum(1 for a, b in pairwise(records) if a.grads[name] * b.grads[name] < 0)
                 for name in records[0].grads)
     if n >= 2 and flips >= n / 2:
-        trend = (f"converging toward {where}, loss {first:.6g} -> {last:.6g}" if last < 0.99 * first
+        trend = (f"converging (loss {first:.6g} -> {last:.6g}), now at {where}" if last < 0.99 * first
                  else f"without getting closer, loss stuck near {last:.6g}")
         return Verdict("oscillated", f"oscillated: the slope changed sign in {flips} of {n} steps, overshooting "
                                      f"the minimum back and forth, {trend}; a smaller learning rate goes straight")
-    gain, slope = first - last, [_norm(r.grads) for r in (records[0], records[-1])]
+    gain = first - last
     if gain > 0 and (slope[1] <= slope[0] / 50 or slope[1] < 1e-8):  # the ground has flattened 50-fold
         close = next(r.step for r in records if r.loss - last <= 0.01 * gain)
         return Verdict("converged", f"converged: loss {first:.6g} -> {last:.6g} in {n} steps (within 1% of the "
@@ -135,6 +156,10 @@ def verdict(records):
                                     f"ending at {where}")
     return Verdict("still descending", f"still descending: loss {first:.6g} -> {last:.6g} in {n} steps and still "
                                        f"falling, now at {where}; take more steps or a larger learning rate")
+
+
+def _slopes(record):
+    return ", ".join(f"grad {name}={value:.6g}" for name, value in record.grads.items())
 
 
 # ---- showing the record -------------------------------------------------------------------------------------------
