@@ -38,11 +38,14 @@ def test_no_grad_draws_the_forward_pass_only(tmp_path):
     (["(w - 2) ** 2", "w=5", "v=1"], "unknown variable 'v'"),
     (["__import__('os').system('x')", "w=5"], "not allowed"),
     (["w", "w=5", "-o", "{dir}/graph.png"], "apt-get install graphviz"),
+    (["w", "w=5", "-o", "{dir}/graph.html"], "'html' is not a Graphviz format"),  # not "install Graphviz"
+    (["w", "w=5", "-o", "{dir}/missing/g.svg"], "the folder {dir}/missing does not exist"),  # not a .tmp name
+    (["w", "w=5", "--no-grad", "--frames", "{dir}/g.html"], "--frames steps through the backward walk"),
 ])
 def test_graph_refuses_bad_input_with_a_message(tmp_path, capsys, argv, message):
     argv = [a.replace("{dir}", str(tmp_path)) for a in argv]
     assert main(["graph", *argv, *([] if "-o" in argv else ["-o", str(tmp_path / "g.svg")])]) == 1
-    assert message in capsys.readouterr().err
+    assert message.replace("{dir}", str(tmp_path)) in capsys.readouterr().err
     assert list(tmp_path.glob("g*")) == []
 
 
@@ -53,6 +56,11 @@ def test_example_draws_its_graph(tmp_path, capsys):
     assert {"w", "data [5]", "grad [6]", "data [9]", "grad [1]"} <= texts(out)
 
 
+def test_example_graph_refuses_a_bad_path_with_a_message(tmp_path, capsys):
+    assert main(["example", "--graph", str(tmp_path / "nowhere" / "seed.svg")]) == 1
+    assert "the folder" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
+
+
 def test_descend_writes_the_side_by_side_page(tmp_path, capsys):
     page = tmp_path / "descent.html"
     assert main(["descend", "(w - 2) ** 2", "w=5", "--steps", "3", "--html", str(page)]) == 0
@@ -60,3 +68,15 @@ def test_descend_writes_the_side_by_side_page(tmp_path, capsys):
     assert html.count('class="frame"') == 4 and html.count('class="marker"') == 4
     assert "w = 5 (grad 6), loss = 9" in html and "w = 4.4 (grad 4.8)" in html  # the table's numbers
     assert str(page) in capsys.readouterr().out
+
+
+def test_pictures_are_readable_like_any_new_file(tmp_path):
+    """mkstemp makes 0600 files; the renamed picture and page get the usual 0666 minus the umask."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        assert main(["graph", "w * 2", "w=1", "-o", str(tmp_path / "g.svg"), "--frames", str(tmp_path / "g.html")]) == 0
+    finally:
+        os.umask(umask)
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}

@@ -89,10 +89,12 @@ def draw_example(path, dtype="float64"):
 def run_graph(args, out=None):
     """`tinygrad-gd graph`: evaluate the formula with the safe parser, backpropagate, draw; 1 on a bad input."""
     from tinygrad_gd import Value, viz
-    from tinygrad_gd.expr import ExpressionError, parse, parse_assignments
+    from tinygrad_gd.expr import parse, parse_assignments
 
     out = out or sys.stdout
     try:
+        if args.no_grad and args.frames:
+            raise ValueError("--frames steps through the backward walk, which --no-grad leaves out: use one")
         expression = parse(args.expression)
         weights = {n: Value(x, requires_grad=True, name=n) for n, x in parse_assignments(args.values).items()}
         loss = expression(**weights)  # names a missing or unknown variable
@@ -101,7 +103,7 @@ def run_graph(args, out=None):
         print(f"Graph: {viz.render(viz.to_dot(loss, show_grad=not args.no_grad), args.output)}", file=out)
         if args.frames:
             print(f"Backward walk: {viz.backprop_html(loss, args.frames)}", file=out)
-    except (ExpressionError, RuntimeError, OSError) as error:
+    except (ValueError, RuntimeError, OSError) as error:  # ExpressionError is a ValueError
         print(f"tinygrad-gd graph: {error}", file=sys.stderr)
         return 1
     return 0
@@ -146,7 +148,11 @@ def main(argv=None):
     if args.command == "example":
         run_example(args.dtype)
         if args.graph:
-            print(f"Graph: {draw_example(args.graph, args.dtype)}")
+            try:
+                print(f"Graph: {draw_example(args.graph, args.dtype)}")
+            except (ValueError, RuntimeError, OSError) as error:  # a missing folder, .png without dot, .html
+                print(f"tinygrad-gd example: {error}", file=sys.stderr)
+                return 1
     elif args.command == "graph":
         return run_graph(args)
     elif args.command == "train":

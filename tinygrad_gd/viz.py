@@ -200,8 +200,13 @@ def _write_atomic(path, data):
     """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
     path = Path(path)
     data = data.encode() if isinstance(data, str) else data
-    fd, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600: a page to share must be readable like any file
         with os.fdopen(fd, "wb") as file:
             file.write(data)
         os.replace(temporary, path)
@@ -219,6 +224,9 @@ def render(root_or_digraph, path, format=None):
     """
     path = Path(path)
     format = (format or path.suffix.lstrip(".") or "svg").lower()
+    if format not in graphviz.FORMATS:
+        raise ValueError(f"cannot draw {path.name}: {format!r} is not a Graphviz format; use .svg, .png, .pdf or "
+                         f".dot (the backward walk as an HTML page is backprop_html, `graph --frames`)")
     source = _source(root_or_digraph)
     return _write_atomic(path, source if format in ("dot", "gv") else _render_bytes(source, format))
 
