@@ -1,5 +1,6 @@
 """fit(): the score goes down, divergence is caught with its epoch and step, moons are learned."""
 
+import math
 import os
 
 import numpy as np
@@ -51,6 +52,16 @@ def test_huge_learning_rate_raises_with_epoch_and_step():
     assert issubclass(TrainingDiverged, ArithmeticError)
 
 
+@pytest.mark.parametrize("metric, what", [(None, "weights"), (accuracy, "outputs")])
+def test_a_last_step_that_blows_up_is_caught_too(metric, what):
+    X, y = data.make_moons(40, rng=0)
+    model = nn.MLP([2, 8, 2], rng=0)
+    hiker = SGD(model.parameters(), lr=1e300 if what == "outputs" else math.inf)  # one full-batch step
+    with pytest.raises(TrainingDiverged, match=rf"the {what} became NaN or infinite after the last step of "
+                                               r"epoch 1 \(step 1\)"), np.errstate(all="ignore"):
+        fit(model, cross_entropy, hiker, (X, y), epochs=1, metric=metric, progress=False)
+
+
 def test_accuracy():
     assert accuracy(np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), np.array([0, 1, 1])) == pytest.approx(2 / 3)
     assert accuracy(Value([[1.5], [-0.5]]), np.array([1, 0])) == 1.0  # one logit: positive means class 1
@@ -95,3 +106,13 @@ def test_cli_train_reports_bad_arguments(capsys):
 
     assert main(["train", "moons", "--epochs", "-1"]) == 1
     assert "epochs" in capsys.readouterr().err
+    assert main(["train", "moons", "--epochs", "0"]) == 1  # no final loss to print: refused, not an IndexError
+    assert "epochs must be a positive int, not 0" in capsys.readouterr().err
+
+
+def test_run_demo_refuses_a_plot_it_could_not_save_before_training(tmp_path):
+    from tinygrad_gd.train import run_demo
+
+    pytest.importorskip("matplotlib")
+    with pytest.raises(FileNotFoundError, match="the folder .*missing does not exist"):
+        run_demo("moons", epochs=1, plot=tmp_path / "missing" / "moons.png", out=open(os.devnull, "w"))

@@ -11,6 +11,7 @@ Everything else here is bookkeeping: batches, a history of the score per epoch, 
 stop when the score blows up (the hiker overshooting: the learning rate is too large).
 """
 
+import os
 import sys
 
 import numpy as np
@@ -72,7 +73,8 @@ def fit(model, loss_fn, optimizer, data, epochs, batch_size=None, metric=None, v
 
     Returns {"loss": [...]} with the mean training loss of each epoch (the average over its steps, weighted by
     batch size), plus "metric", "val_loss" and "val_metric" lists when those were asked for.
-    Raises TrainingDiverged, naming the epoch and step, as soon as the loss is NaN or infinite.
+    Raises TrainingDiverged, naming the epoch and step, as soon as the loss is NaN or infinite (or, after an
+    epoch's last step, a weight is).
     """
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, not {epochs!r}")
@@ -101,12 +103,21 @@ def fit(model, loss_fn, optimizer, data, epochs, batch_size=None, metric=None, v
                 loss.backward()  # the map
                 optimizer.step()  # the hiker
                 total, seen = total + value * len(X_batch), seen + len(X_batch)
+            # The next step's loss catches a step that overshoots; after an epoch's last step there is none, so
+            # look at the weights, and at the outputs and scores computed below anyway.
+            if not all(np.isfinite(p.data).all() for p in model.parameters()):
+                raise _diverged("weights", epoch, step)
             history["loss"].append(total / seen)
             model.eval()
             if metric is not None:
-                history["metric"].append(metric(_forward(model, X), y))
+                out = _forward(model, X)
+                if not np.isfinite(out.data).all():
+                    raise _diverged("outputs", epoch, step)
+                history["metric"].append(metric(out, y))
             if val_data is not None:
                 val_loss, val_metric = _evaluate(model, loss_fn, metric, *val_data)
+                if not np.isfinite(val_loss):
+                    raise _diverged("validation loss", epoch, step)
                 history["val_loss"].append(val_loss)
                 if metric is not None:
                     history["val_metric"].append(val_metric)
@@ -119,6 +130,11 @@ def fit(model, loss_fn, optimizer, data, epochs, batch_size=None, metric=None, v
         if bar is not None:
             bar.close()
     return history
+
+
+def _diverged(what, epoch, step):
+    return TrainingDiverged(f"the {what} became NaN or infinite after the last step of epoch {epoch} (step {step}): "
+                            f"the step overshot. The learning rate is probably too large; try one ten times smaller.")
 
 
 def _forward(model, X):
@@ -153,12 +169,17 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
     held-out 20% the model never trained on.
     """
     out = out or sys.stdout
+    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, not {epochs!r}: there is no final loss without one")
     if dataset not in ("moons", "digits"):
         raise ValueError(f"unknown dataset {dataset!r}; choose 'moons' or 'digits'")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if plot is not None:
-        _figure_class()  # fail before training, not after, when matplotlib is missing
+    if plot is not None:  # fail before training, not after, when matplotlib is missing or the folder is
+        _figure_class()
+        folder = os.path.dirname(os.path.abspath(plot))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"cannot write {plot}: the folder {folder} does not exist")
     rng = np.random.default_rng(seed)
     if dataset == "moons":
         X, y = data.make_moons(200, noise=0.1, rng=seed)
@@ -169,8 +190,9 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
         model, val_data = digits_cnn(rng), (X_test, y_test)
     name, extra = OPTIMIZERS[optimizer]
     hiker = getattr(optim, name)(model.parameters(), lr=lr, **extra)
-    history = fit(model, losses.cross_entropy, hiker, (X, y), epochs, batch_size=batch_size, metric=accuracy,
-                  val_data=val_data, rng=rng, progress=progress)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit, once
+        history = fit(model, losses.cross_entropy, hiker, (X, y), epochs, batch_size=batch_size, metric=accuracy,
+                      val_data=val_data, rng=rng, progress=progress)
     which = "training" if val_data is None else "held-out"
     result = {"loss": history["loss"][-1], "accuracy": (history["metric"] if val_data is None
                                                         else history["val_metric"])[-1], "history": history}
