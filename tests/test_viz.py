@@ -168,10 +168,20 @@ def test_notebook_repr_is_svg():
     assert svg.startswith("<svg") and "grad 6" in svg
 
 
+def assert_self_contained(page):
+    """Nothing to fetch: no src/href/url()/@import, no http(s) address but XML namespaces, and a CSP that forbids
+    every load anyway (a browser would refuse even what this test missed)."""
+    assert not re.search(r"\b(src|href)\s*=|url\(|@import|<link|<iframe|<object|<embed", page, re.I)
+    assert set(re.findall(r"https?://[^\s\"'<>]*", page)) <= {"http://www.w3.org/2000/svg",
+                                                               "http://www.w3.org/1999/xlink"}
+    assert "Content-Security-Policy\" content=\"default-src 'none';" in page
+
+
 def test_backprop_html_is_self_contained(tmp_path):
     _, loss = seed(backward=False)
     page = viz.backprop_html(loss, tmp_path / "walk.html").read_text()
-    assert page.count('class="frame"') == 4 and "<script src" not in page and "https://" not in page
+    assert page.count('class="frame"') == 4
+    assert_self_contained(page)
     assert re.findall(r'data-key="(n?\d*)"', page) == ["", "n3", "n2", "n1"]
 
 
@@ -197,6 +207,8 @@ def test_descent_html_one_and_two_variables(tmp_path):
     two = viz.descent_html(lambda w, b: (w - 2) ** 2 + 3 * (b + 1) ** 2, {"w": 5.0, "b": 1.0}, Hiker, 2,
                            tmp_path / "two.html").read_text()
     assert two.count('class="marker"') == 3 and "<path" in two and "b = 1 (grad 12)" in two
+    assert_self_contained(page)
+    assert_self_contained(two)
     ET.fromstring(re.search(r'<svg xmlns="http://www.w3.org/2000/svg" width="340".*?</svg>', two).group())
 
 
