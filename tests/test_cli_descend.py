@@ -106,6 +106,12 @@ def test_errors_are_one_line_naming_the_problem(capsys, argv, message):
     assert code == 2 and out == "" and message in err and err.startswith("tinygrad-gd descend:")
 
 
+@pytest.mark.parametrize("option", ["--plot", "--html"])
+def test_an_unwritable_picture_is_refused_before_descending(capsys, tmp_path, option):
+    code, out, err = run(capsys, "(w - 2) ** 2", "w=5", option, str(tmp_path / "missing" / "x.png"))
+    assert code == 2 and out == "" and "the folder" in err and "missing does not exist" in err
+
+
 @pytest.mark.parametrize("formula, start", [("(w - 2) ** 2", ["w=5"]), ("(x - 1) ** 2 + 3 * y ** 2", ["x=0", "y=1"])])
 def test_plot_writes_a_png(capsys, tmp_path, formula, start):
     pytest.importorskip("matplotlib")

@@ -110,6 +110,24 @@ def test_cli_train_reports_bad_arguments(capsys):
     assert "epochs must be a positive int, not 0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("size, message", [("-3", "-3: use 0 for full-batch descent"), ("x", "not a whole number")])
+def test_cli_train_refuses_a_bad_batch_size(capsys, size, message):
+    from tinygrad_gd.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "moons", "--batch-size", size])
+    assert f"argument --batch-size: {message}" in capsys.readouterr().err
+
+
+def test_cli_train_reports_a_missing_plot_folder(capsys, tmp_path):
+    from tinygrad_gd.cli import main
+
+    pytest.importorskip("matplotlib")
+    assert main(["train", "moons", "--plot", str(tmp_path / "missing" / "m.png")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "tinygrad-gd train: cannot write" in captured.err
+
+
 def test_run_demo_refuses_a_plot_it_could_not_save_before_training(tmp_path):
     from tinygrad_gd.train import run_demo
 

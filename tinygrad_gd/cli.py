@@ -1,6 +1,7 @@
 """The `tinygrad-gd` command line: `example` (the article's snippet), and more subcommands as they land."""
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -59,6 +60,10 @@ def run_descend(args, out=None):
     out = out or sys.stdout
     if args.steps < 1:
         raise ValueError(f"Invalid steps: {args.steps} (at least 1)")
+    for path in (args.plot, args.html):  # before the table is printed, not after
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise FileNotFoundError(f"cannot write {path}: the folder {os.path.dirname(os.path.abspath(path))} "
+                                    f"does not exist")
     expression = parse(args.expression)
     records = descend(expression, parse_assignments(args.start), args.optimizer, args.lr, args.steps,
                       args.momentum, args.seed)
@@ -109,6 +114,16 @@ def run_graph(args, out=None):
     return 0
 
 
+def _batch_size(text):
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if size < 0:
+        raise argparse.ArgumentTypeError(f"{size}: use 0 for full-batch descent, 1 for stochastic, or a batch size")
+    return size
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tinygrad-gd",
@@ -130,7 +145,7 @@ def build_parser():
                        choices=["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"])
     train.add_argument("--lr", type=float, default=0.01)
     train.add_argument("--epochs", type=int, default=50)
-    train.add_argument("--batch-size", type=int, default=32, help="0 for full-batch descent, 1 for stochastic")
+    train.add_argument("--batch-size", type=_batch_size, default=32, help="0 for full-batch descent, 1 for stochastic")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--plot", metavar="FILE.png", help="save the loss curve (and the moons' decision boundary)")
     add_descend_parser(commands)
@@ -142,7 +157,7 @@ def main(argv=None):
     if args.command == "descend":
         try:
             run_descend(args)
-        except (ValueError, ImportError) as error:  # ExpressionError is a ValueError
+        except (ValueError, ImportError, OSError) as error:  # ExpressionError is a ValueError
             print(f"tinygrad-gd descend: {error}", file=sys.stderr)
             return 2
     if args.command == "example":
@@ -161,7 +176,7 @@ def main(argv=None):
         try:
             run_demo(args.dataset, args.optimizer, args.lr, args.epochs, args.batch_size or None, args.seed,
                      args.plot)
-        except (TrainingDiverged, ImportError, ValueError) as error:
+        except (TrainingDiverged, ImportError, ValueError, OSError) as error:
             print(f"tinygrad-gd train: {error}", file=sys.stderr)
             return 1
     return 0
