@@ -76,6 +76,26 @@ def test_layers_reject_bad_arguments():
         nn.Conv2d(3, 1, 2)(np.zeros((1, 2, 4, 4)))
     with pytest.raises(ValueError, match="activation"):
         nn.MLP([2, 3], activation="gelu")
+    for make, message in [(lambda: nn.Linear(0, 2), "in_features must be a positive int, not 0"),
+                          (lambda: nn.Linear(2.5, 2), "in_features must be a positive int, not 2.5"),
+                          (lambda: nn.MLP([2, 3.5, 1]), "out_features must be a positive int, not 3.5"),
+                          (lambda: nn.Conv2d(1, 0, 3), "out_channels must be a positive int, not 0")]:
+        with pytest.raises(ValueError, match=message):
+            make()
+
+
+@pytest.mark.parametrize("layer, x, message", [
+    (nn.Linear(3, 2, rng=0), np.ones((4, 5)), r"Linear\(3, 2\) expects inputs whose last axis has 3 features, got "
+                                              r"shape \(4, 5\)"),
+    (nn.Linear(3, 2, bias=False, rng=0), np.ones(2), r"got shape \(2,\)"),
+    (nn.Linear(3, 2, rng=0), 5.0, r"got shape \(\)"),
+    (nn.Conv2d(1, 2, 3, rng=0), np.ones((1, 1, 2, 2)), r"Conv2d: the 3x3 kernel is larger than the 2x2 image"),
+    (nn.MaxPool2d(3), np.ones((1, 1, 2, 4)), r"MaxPool2d: the 3x3 kernel is larger than the 2x4 image"),
+])
+def test_inputs_that_do_not_fit_the_layer_are_named(layer, x, message):
+    with pytest.raises(ValueError, match=message):
+        layer(x)
+    assert nn.Conv2d(1, 2, 3, padding=1, rng=0)(np.ones((1, 1, 1, 1))).shape == (1, 2, 1, 1)  # padding makes room
 
 
 def test_linear_init_like_pytorch_and_reproducible():

@@ -25,6 +25,12 @@ def _as_value(x):
     return x if isinstance(x, Value) else Value(x)
 
 
+def _count(n, name):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{name} must be a positive int, not {n!r}")
+    return int(n)
+
+
 def _pair(k, name):
     k = (k, k) if isinstance(k, (int, np.integer)) else tuple(k)
     if len(k) != 2 or any(not isinstance(n, (int, np.integer)) or n < 1 for n in k):
@@ -144,15 +150,23 @@ class Linear(Module):
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
+        in_features, out_features = _count(in_features, "in_features"), _count(out_features, "out_features")
         rng, bound = np.random.default_rng(rng), 1 / np.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _uniform(rng, bound, (out_features, in_features))
         self.bias = _uniform(rng, bound, (out_features,)) if bias else None
 
     def forward(self, x):
-        if self.bias is None:
-            return _as_value(x) @ self.weight.T
-        return apply(LINEAR, _as_value(x), self.weight, self.bias)  # one node: x @ Wᵀ + b
+        x = _as_value(x)
+        try:  # checked only on failure: the happy path of a training step pays nothing for the message
+            if self.bias is None:
+                return x @ self.weight.T
+            return apply(LINEAR, x, self.weight, self.bias)  # one node: x @ Wᵀ + b
+        except ValueError:
+            if x.ndim and x.shape[-1] == self.in_features:
+                raise
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}) expects inputs whose last axis has "
+                             f"{self.in_features} features, got shape {x.shape}") from None
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -230,6 +244,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
+        in_channels, out_channels = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
         self.kernel_size = _pair(kernel_size, "kernel_size")
         if not isinstance(stride, (int, np.integer)) or stride < 1:
             raise ValueError(f"stride must be a positive int, not {stride!r}")
@@ -245,6 +260,7 @@ class Conv2d(Module):
         x = _as_value(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2d expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
+        _fits("Conv2d", self.kernel_size, x.shape, self.padding)
         cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
         n, oh, ow = cols.shape[:3]
         out = cols.reshape(n * oh * ow, -1) @ self.weight.reshape(self.out_channels, -1).T
@@ -255,6 +271,14 @@ class Conv2d(Module):
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}")
+
+
+def _fits(layer, kernel_size, shape, padding):
+    size = (shape[2] + 2 * padding, shape[3] + 2 * padding)
+    if kernel_size[0] > size[0] or kernel_size[1] > size[1]:
+        raise ValueError(f"{layer}: the {kernel_size[0]}x{kernel_size[1]} kernel is larger than the "
+                         f"{size[0]}x{size[1]} image (input {shape}, padding {padding}); use a smaller kernel or "
+                         f"more padding")
 
 
 class MaxPool2d(Module):
@@ -274,6 +298,7 @@ class MaxPool2d(Module):
         x = _as_value(x)
         if x.ndim != 4:
             raise ValueError(f"MaxPool2d expects input of shape (N, C, H, W), got {x.shape}")
+        _fits("MaxPool2d", self.kernel_size, x.shape, 0)
         cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=self.stride, padding=0)
         n, oh, ow, c = cols.shape[:4]
         return cols.reshape(n, oh, ow, c, -1).max(axis=-1).transpose(0, 3, 1, 2)
