@@ -323,8 +323,11 @@ def _plot(names, path, fn, size=340, margin=36):
     if len(names) == 1:
         grid = np.linspace(*xs, 200)
         curve = _losses(fn, names, [grid])
-        ys = _span([*[c for c in curve if np.isfinite(c)], *[loss for _, loss in path]])
-        ys = (ys[0], min(ys[1], max(loss for _, loss in path) * 1.5 + 1))  # a steep curve must not flatten the path
+        seen = [loss for _, loss in path if np.isfinite(loss)] or [0.0]
+        drawn = [c for c in curve if np.isfinite(c)] + seen
+        low = min(drawn)
+        high = min(_span(drawn)[1], max(seen) + 0.5 * (max(seen) - low) + 1)  # a steep curve must not flatten the path
+        ys = (low - 0.05 * (high - low), high)  # the curve's lowest point near the bottom edge, not a third above it
     else:
         ys = _span([p[1] for p, _ in path])
     sx = lambda x: margin + (x - xs[0]) / (xs[1] - xs[0]) * (size - 2 * margin)
