@@ -117,6 +117,7 @@ def test_cross_entropy_is_finite_at_huge_logits():
     (lambda: cross_entropy(Value(np.ones((2, 3))), [0.5, 1]), ValueError, "integer class indices"),
     (lambda: cross_entropy(Value(np.ones((2, 3))), [0, 1, 2]), ValueError, r"\(2, 3\) and target has shape \(3,\)"),
     (lambda: binary_cross_entropy(Value([1.5]), [1.0]), ValueError, "must lie in \\[0, 1\\], got 1.5"),
+    (lambda: binary_cross_entropy(Value([0.5, np.nan]), [1.0, 1.0]), ValueError, "must lie in \\[0, 1\\], got nan"),
     (lambda: huber_loss(Value(PRED), TRUE, delta=0), ValueError, "Invalid delta: 0"),
 ])
 def test_bad_arguments_are_named(call, error, message):

@@ -93,8 +93,9 @@ def binary_cross_entropy(probs, target, reduction="mean"):
     """−t·log p − (1 − t)·log(1 − p) for probabilities p in [0, 1]; each log is clamped at −100 (PyTorch)."""
     probs, target = _pair(probs, target, reduction, "binary_cross_entropy")
     p = np.asarray(probs.data)
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError(f"binary_cross_entropy: probabilities must lie in [0, 1], got {p[(p < 0) | (p > 1)].flat[0]}"
+    outside = ~((p >= 0) & (p <= 1))  # written so that NaN is outside too, as PyTorch refuses it
+    if np.any(outside):
+        raise ValueError(f"binary_cross_entropy: probabilities must lie in [0, 1], got {p[outside].flat[0]}"
                          f" (pass raw scores to binary_cross_entropy_with_logits instead)")
     return _reduce(apply(BINARY_CROSS_ENTROPY, probs, target), reduction)
 
