@@ -233,3 +233,9 @@ def test_html_stepper_in_headless_chromium(tmp_path):
         visible = re.findall(r'<div class="frame" id="frame-(\d+)" data-key="(n?\d*)">', dom)  # the one not hidden
         shown[frame] = (re.search(r'data-highlight="(\w*)"', body).group(1), visible)
     assert shown == {0: ("", [("0", "")]), 1: ("n3", [("1", "n3")]), 3: ("n1", [("3", "n1")])}
+
+
+def test_descent_loss_axis_starts_at_the_curves_bottom(tmp_path):
+    page = viz.descent_html(lambda w: (w - 2) ** 2, 5.0, lambda ps: Hiker(ps, lr=1.1), 20, tmp_path / "d.html")
+    low, high = map(float, re.search(r">loss \((\S+) … (\S+)\)</text>", page.read_text()).groups())
+    assert -0.06 * high <= low <= 0 < 13228 < high  # the worst loss shows; 5% (not a third) below zero
