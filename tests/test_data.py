@@ -59,12 +59,28 @@ def test_load_digits_without_sklearn_names_the_extra(monkeypatch):
         data.load_digits()
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: data.make_blobs(10, cluster_std=-1.0), "cluster_std must be >= 0, not -1.0"),
+    (lambda: data.make_blobs(10, n_features=0), "n_features must be an int >= 1, not 0"),
+    (lambda: data.make_blobs(10, centers=True), "centers must be an int or a"),
+    (lambda: data.make_linear_regression(10, n_features=-1), "n_features must be an int >= 1, not -1"),
+    (lambda: data.make_moons(10, noise=float("nan")), "noise must be >= 0, not nan"),
+    (lambda: data.make_moons(True), "n_samples must be an int >= 2, not True"),
+    (lambda: data.train_test_split(np.ones((1, 2)), np.ones(1)), "at least 2 samples"),
+])
+def test_generators_name_a_bad_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
 def test_train_test_split():
     X, y = np.arange(20).reshape(10, 2), np.arange(10)
     X_train, X_test, y_train, y_test = data.train_test_split(X, y, test_fraction=0.3, rng=0)
     assert len(X_test) == 3 and len(X_train) == 7
     np.testing.assert_array_equal(np.sort(np.concatenate([y_train, y_test])), y)
     np.testing.assert_array_equal(X_train[:, 0] // 2, y_train)  # rows stay paired with their labels
+    X_train, X_test, _, _ = data.train_test_split(np.ones((2, 1)), np.ones(2), test_fraction=0.9)
+    assert len(X_train) == len(X_test) == 1  # neither part is left empty
 
 
 @pytest.mark.parametrize("batch_size, sizes", [(None, [10]), (100, [10]), (10, [10]), (4, [4, 4, 2]),

@@ -11,13 +11,18 @@ import numpy as np
 
 
 def _check_n(n_samples, minimum=1):
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < minimum:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < minimum:
         raise ValueError(f"n_samples must be an int >= {minimum}, not {n_samples!r}")
 
 
-def _check_noise(noise):
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0, not {noise}")
+def _check_noise(noise, name="noise"):
+    if not noise >= 0:  # NaN too
+        raise ValueError(f"{name} must be >= 0, not {noise}")
+
+
+def _check_features(n_features):
+    if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) or n_features < 1:
+        raise ValueError(f"n_features must be an int >= 1, not {n_features!r}")
 
 
 def make_moons(n_samples=200, noise=0.1, rng=0):
@@ -44,8 +49,10 @@ def make_moons(n_samples=200, noise=0.1, rng=0):
 def make_blobs(n_samples=200, centers=3, n_features=2, cluster_std=1.0, center_box=(-10.0, 10.0), rng=0):
     """Gaussian clusters around `centers` random points (or the given (k, n_features) array of centres)."""
     _check_n(n_samples)
+    _check_features(n_features)
+    _check_noise(cluster_std, "cluster_std")
     rng = np.random.default_rng(rng)
-    if isinstance(centers, (int, np.integer)):
+    if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
         if centers < 1:
             raise ValueError(f"centers must be >= 1, not {centers}")
         centers = rng.uniform(*center_box, size=(centers, n_features))
@@ -65,6 +72,7 @@ def make_linear_regression(n_samples=100, n_features=1, noise=0.1, rng=0):
     against (n, 1) into an (n, n) matrix and silently train on the wrong loss.
     """
     _check_n(n_samples)
+    _check_features(n_features)
     _check_noise(noise)
     rng = np.random.default_rng(rng)
     weights = rng.uniform(-3, 3, size=n_features)
@@ -96,8 +104,10 @@ def train_test_split(X, y, test_fraction=0.2, rng=0):
         raise ValueError(f"X and y must have the same number of samples, got {len(X)} and {len(y)}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be between 0 and 1, not {test_fraction}")
+    if len(X) < 2:
+        raise ValueError(f"train_test_split needs at least 2 samples (one to train on, one to test), got {len(X)}")
     order = np.random.default_rng(rng).permutation(len(X))
-    n_test = max(1, round(len(X) * test_fraction))
+    n_test = min(max(1, round(len(X) * test_fraction)), len(X) - 1)  # neither part is ever empty
     test, train = order[:n_test], order[n_test:]
     return X[train], X[test], y[train], y[test]
 
