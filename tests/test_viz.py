@@ -103,7 +103,7 @@ def test_frames_count_order_and_highlight():
     # the gradient of n2 arrived from n3 through '**2': those two edges are red
     assert re.search(r'n3_op -> n3 \[color="#d62728"', frames[2].source)
     assert re.search(r'n2 -> n3_op \[color="#d62728"', frames[2].source)
-    assert frames[2].comment == "step 2: the gradient reaches n2 (-): grad 6"  # the caption, for notebooks
+    assert frames[2].comment == "step 2: the gradient reaches the result of '-' (data 3): grad 6"  # the caption
 
 
 def test_frames_leave_grad_alone_and_end_at_backward():

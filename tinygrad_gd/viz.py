@@ -148,8 +148,9 @@ def _frames(root, max_nodes=MAX_NODES, rankdir="LR"):
         return frames
     for step, (node, g) in enumerate(walk(root, np.ones(root.shape, root.dtype)[()]), start=1):
         grads[id(node)] = g
-        who = names[id(node)] + (f" ({node.name!r})" if node.name else f" ({node.op or _kind(node)})")
-        caption = f"step {step}: the gradient reaches {who}: grad {_numbers(g)}"
+        # name the node by what the picture shows: its name, or the op that made it, and its data
+        who = f"'{node.name}'" if node.name else f"the result of '{node.op}'" if node.op else f"the {_kind(node)}"
+        caption = f"step {step}: the gradient reaches {who} (data {_numbers(node.data)}): grad {_numbers(g)}"
         frames.append((_build(root, order, grads, max_nodes=max_nodes, rankdir=rankdir, hot=node,
                               comment=caption), names[id(node)], caption))
     return frames
