@@ -1,5 +1,6 @@
 """fit(): the score goes down, divergence is caught with its epoch and step, moons are learned."""
 
+import importlib.util
 import math
 import os
 
@@ -68,10 +69,24 @@ def test_accuracy():
     assert accuracy(np.array([-1.0, 2.0]), np.array([1, 1])) == 0.5
 
 
-def test_progress_bar_is_optional():
+def test_progress_bar_is_optional(capsys, monkeypatch):
     X, y, _, _ = data.make_linear_regression(8, 1)
     model = nn.Linear(1, 1, rng=0)
-    fit(model, mse, SGD(model.parameters(), 0.1), (X, y), epochs=2, progress=True)  # tqdm or silently none
+    fit(model, mse, SGD(model.parameters(), 0.1), (X, y), epochs=2, progress=False)
+    assert capsys.readouterr() == ("", "")  # off when asked
+    fit(model, mse, SGD(model.parameters(), 0.1), (X, y), epochs=2)
+    assert capsys.readouterr() == ("", "")  # off by default when stdout is not a terminal (as under pytest)
+    if importlib.util.find_spec("tqdm") is not None:
+        fit(model, mse, SGD(model.parameters(), 0.1), (X, y), epochs=2, progress=True)
+        err = capsys.readouterr().err
+        assert "2/2" in err and "loss=" in err  # the bar counts epochs and shows the latest score
+    import builtins
+
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (
+        (_ for _ in ()).throw(ImportError(name)) if name.startswith("tqdm") else real_import(name, *a, **k)))
+    history = fit(model, mse, SGD(model.parameters(), 0.1), (X, y), epochs=2, progress=True)
+    assert len(history["loss"]) == 2 and capsys.readouterr() == ("", "")  # no tqdm: trains the same, no bar
 
 
 def test_small_moons_training_reaches_high_accuracy():
