@@ -318,6 +318,16 @@ def test_cosine_annealing_lr_goes_down_then_back_up():
     assert lrs[5] == pytest.approx(lrs[3]) and lrs[6] == pytest.approx(lrs[2])
 
 
+def test_scheduler_recomputes_lr_from_initial_lr_as_documented():
+    w = Value(1.0, requires_grad=True)
+    opt = SGD([w], lr=1.0)
+    scheduler = StepLR(opt, step_size=2, gamma=0.5)
+    opt.param_groups[0]["lr"] = 0.3  # a hand-set lr is overwritten at the next step (PyTorch would give 0.15)
+    scheduler.step()
+    scheduler.step()
+    assert scheduler.get_last_lr() == [0.5] and opt.param_groups[0]["initial_lr"] == 1.0
+
+
 def test_scheduler_validation():
     opt = SGD([Value(1.0, requires_grad=True)], lr=0.1)
     with pytest.raises(ValueError, match="Invalid step_size: 0"):

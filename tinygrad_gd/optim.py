@@ -352,6 +352,10 @@ class LRScheduler:
     As in PyTorch, building a scheduler already counts as step 0 (lr = the initial lr), and you call
     `scheduler.step()` after `optimizer.step()`, once per epoch. Each group keeps its starting lr as
     `initial_lr`, so schedules do not compound. A subclass defines `lr_at(base_lr, epoch)`.
+
+    One difference from PyTorch: its schedulers mostly multiply the group's *current* lr each step (chainable),
+    so an lr you set by hand mid-run carries on scaled; here every step recomputes lr from `initial_lr` and
+    overwrites such a change. The sequences agree whenever only the scheduler touches lr.
     """
 
     def __init__(self, optimizer):
