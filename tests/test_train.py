@@ -63,6 +63,15 @@ def test_a_last_step_that_blows_up_is_caught_too(metric, what):
         fit(model, cross_entropy, hiker, (X, y), epochs=1, metric=metric, progress=False)
 
 
+def test_mismatched_validation_data_is_refused_before_training():
+    X, y, _, _ = data.make_linear_regression(16, 2)
+    model = nn.Linear(2, 1, rng=0)
+    before = model.weight.data.copy()
+    with pytest.raises(ValueError, match="val_data: X and y must have the same number of samples, got 16 and 5"):
+        fit(model, mse, SGD(model.parameters(), 0.1), (X, y), 3, val_data=(X, y[:5]), progress=False)
+    np.testing.assert_array_equal(model.weight.data, before)
+
+
 def test_accuracy():
     assert accuracy(np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), np.array([0, 1, 1])) == pytest.approx(2 / 3)
     assert accuracy(Value([[1.5], [-0.5]]), np.array([1, 0])) == 1.0  # one logit: positive means class 1

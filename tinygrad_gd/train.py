@@ -79,6 +79,10 @@ def fit(model, loss_fn, optimizer, data, epochs, batch_size=None, metric=None, v
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, not {epochs!r}")
     X, y = data
+    for name, (features, targets) in [("data", data)] + [("val_data", val_data)] * (val_data is not None):
+        if len(features) != len(targets):  # found now, not after an epoch of training has changed the model
+            raise ValueError(f"{name}: X and y must have the same number of samples, got {len(features)} and "
+                             f"{len(targets)}")
     rng = np.random.default_rng(rng)  # one generator for all epochs: a new order every epoch, repeatable
     history = {"loss": []}
     if metric is not None:
