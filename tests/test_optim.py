@@ -389,3 +389,21 @@ def test_schedulers_match_pytorch(name, ours, kwargs):
         scheduler.step()
         theirs.append(scheduler.get_last_lr()[0])
     np.testing.assert_allclose(_lrs(lambda o: ours(o, **kwargs), epochs=14), theirs, rtol=1e-10, atol=1e-15)
+
+
+def test_make_optimizer_by_the_names_learners_type():
+    """One table serves `descend` and `train`: each name builds its class with its settings."""
+    from tinygrad_gd.optim import BY_NAME, make_optimizer
+
+    w = Value([1.0], requires_grad=True)
+    built = {name: make_optimizer(name, [w], lr=0.1) for name in BY_NAME}
+    assert {name: type(opt).__name__ for name, opt in built.items()} == {
+        "sgd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adam": "Adam", "adamw": "AdamW",
+        "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+    assert built["momentum"].param_groups[0]["momentum"] == 0.9 and built["nesterov"].param_groups[0]["nesterov"]
+    assert built["sgd"].param_groups[0]["momentum"] == 0 and built["adam"].param_groups[0]["lr"] == 0.1
+    assert make_optimizer("rmsprop", [w], 0.1, momentum=0.5).param_groups[0]["momentum"] == 0.5
+    with pytest.raises(ValueError, match="Invalid optimizer: 'lbfgs'"):
+        make_optimizer("lbfgs", [w], 0.1)
+    with pytest.raises(ValueError, match="Invalid momentum: adam"):
+        make_optimizer("adam", [w], 0.1, momentum=0.9)

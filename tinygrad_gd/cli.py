@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from tinygrad_gd.optim import BY_NAME
+
 
 def run_example(dtype="float64", out=None):
     """The gradient-descent article's PyTorch snippet, written with tinygrad_gd line for line."""
@@ -32,8 +34,6 @@ def run_example(dtype="float64", out=None):
 
 
 def add_descend_parser(commands):
-    from tinygrad_gd.descent import OPTIMIZERS
-
     descend = commands.add_parser("descend", help="watch an optimizer walk down a formula, step by step",
                                   description="Minimise a formula of a few numbers and print every step. "
                                               "Formulas may use numbers, names, + - * / ** and exp log sqrt abs "
@@ -43,7 +43,7 @@ def add_descend_parser(commands):
                          help="starting values, e.g. w=5 (a variable left out starts at a random point, see --seed)")
     descend.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     descend.add_argument("--steps", type=int, default=20, help="number of steps (default 20)")
-    descend.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    descend.add_argument("--optimizer", choices=list(BY_NAME), default="sgd")
     descend.add_argument("--momentum", type=float, help="momentum for momentum/nesterov (default 0.9), sgd, rmsprop")
     descend.add_argument("--show-state", action="store_true", help="show what the optimizer carries per step")
     descend.add_argument("--seed", type=int, help="seed for the random starting values")
@@ -74,7 +74,7 @@ def run_descend(args, out=None):
         print(f"plot saved to {plot_descent(records, expression, args.plot)}", file=out)
     if args.html:
         from tinygrad_gd import viz
-        from tinygrad_gd.descent import make_optimizer
+        from tinygrad_gd.optim import make_optimizer
 
         hiker = lambda weights: make_optimizer(args.optimizer, weights, args.lr, args.momentum)
         page = viz.descent_html(expression, records[0].values, hiker, len(records) - 1, args.html)
@@ -141,8 +141,7 @@ def build_parser():
     graph.add_argument("--no-grad", action="store_true", help="draw the forward pass only (no backward)")
     train = commands.add_parser("train", help="train an MLP on two moons or a small CNN on 8x8 digits")
     train.add_argument("dataset", choices=["moons", "digits"])
-    train.add_argument("--optimizer", default="adam",
-                       choices=["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"])
+    train.add_argument("--optimizer", default="adam", choices=list(BY_NAME))
     train.add_argument("--lr", type=float, default=0.01)
     train.add_argument("--epochs", type=int, default=50)
     train.add_argument("--batch-size", type=_batch_size, default=32, help="0 for full-batch descent, 1 for stochastic")

@@ -19,8 +19,6 @@ from . import optim
 from .expr import Expression, ExpressionError, parse
 from .value import Value
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad")
-
 
 @dataclass
 class Step:
@@ -35,21 +33,6 @@ class Step:
     loss: float
     grads: dict
     state: dict = field(default_factory=dict)
-
-
-def make_optimizer(name, params, lr, momentum=None):
-    """The optimizer a learner names on the command line: sgd, momentum, nesterov, adam, rmsprop or adagrad."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"Invalid optimizer: {name!r} (choose from {', '.join(OPTIMIZERS)})")
-    if momentum is not None and name in ("adam", "adagrad"):
-        raise ValueError(f"Invalid momentum: {name} has no momentum setting (Adam's is betas[0])")
-    if name in ("momentum", "nesterov"):
-        return optim.SGD(params, lr=lr, momentum=0.9 if momentum is None else momentum, nesterov=name == "nesterov")
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=momentum or 0)
-    if name == "rmsprop":
-        return optim.RMSprop(params, lr=lr, momentum=momentum or 0)
-    return optim.Adam(params, lr=lr) if name == "adam" else optim.Adagrad(params, lr=lr)
 
 
 def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None):
@@ -68,7 +51,7 @@ def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None,
               for name in expression.variables}
     if not params:
         raise ExpressionError(f"{expression.source!r} has no variables to descend on")
-    hiker = make_optimizer(optimizer, list(params.values()), lr, momentum)
+    hiker = optim.make_optimizer(optimizer, list(params.values()), lr, momentum)
     records = []
     with np.errstate(all="ignore"):  # an overflow, a log(-1) or a 1/0 is reported by verdict(), not by warnings
         for k in range(steps + 1):

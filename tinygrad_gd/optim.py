@@ -346,6 +346,25 @@ class Adagrad(Optimizer):
 
 
 # ---- learning-rate schedulers -------------------------------------------------------------------------------------
+# The hikers a learner names on the command line (`descend`, `train`): a class and the settings that make it so.
+BY_NAME = {
+    "sgd": (SGD, {}), "momentum": (SGD, {"momentum": 0.9}), "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
+    "adam": (Adam, {}), "adamw": (AdamW, {}), "rmsprop": (RMSprop, {}), "adagrad": (Adagrad, {}),
+}
+
+
+def make_optimizer(name, params, lr, momentum=None):
+    """The optimizer called `name` in BY_NAME; `momentum`, if given, replaces its momentum (SGD and RMSprop only)."""
+    if name not in BY_NAME:
+        raise ValueError(f"Invalid optimizer: {name!r} (choose from {', '.join(BY_NAME)})")
+    kind, settings = BY_NAME[name]
+    if momentum is not None:
+        if kind not in (SGD, RMSprop):
+            raise ValueError(f"Invalid momentum: {name} has no momentum setting (Adam's is betas[0])")
+        settings = {**settings, "momentum": momentum}
+    return kind(params, lr=lr, **settings)
+
+
 class LRScheduler:
     """Sets every group's lr from a closed form of `last_epoch`, the number of `step()` calls so far.
 

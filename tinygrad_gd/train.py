@@ -147,15 +147,6 @@ def _forward(model, X):
 
 
 # ---- the `tinygrad-gd train moons|digits` demos ------------------------------------------------------------------
-OPTIMIZERS = {  # command-line name -> (optim class, extra settings)
-    "sgd": ("SGD", {}),
-    "momentum": ("SGD", {"momentum": 0.9}),
-    "nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}),
-    "adam": ("Adam", {}),
-    "adamw": ("AdamW", {}),
-    "rmsprop": ("RMSprop", {}),
-    "adagrad": ("Adagrad", {}),
-}
 
 
 def digits_cnn(rng=None):
@@ -177,8 +168,8 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
         raise ValueError(f"epochs must be a positive int, not {epochs!r}: there is no final loss without one")
     if dataset not in ("moons", "digits"):
         raise ValueError(f"unknown dataset {dataset!r}; choose 'moons' or 'digits'")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if optimizer not in optim.BY_NAME:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(optim.BY_NAME)}")
     if plot is not None:  # fail before training, not after, when matplotlib is missing or the folder is
         _figure_class()
         folder = os.path.dirname(os.path.abspath(plot))
@@ -192,8 +183,7 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
         X_all, y_all = data.load_digits()
         X, X_test, y, y_test = data.train_test_split(X_all, y_all, test_fraction=0.2, rng=0)  # fixed split
         model, val_data = digits_cnn(rng), (X_test, y_test)
-    name, extra = OPTIMIZERS[optimizer]
-    hiker = getattr(optim, name)(model.parameters(), lr=lr, **extra)
+    hiker = optim.make_optimizer(optimizer, model.parameters(), lr)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit, once
         history = fit(model, losses.cross_entropy, hiker, (X, y), epochs, batch_size=batch_size, metric=accuracy,
                       val_data=val_data, rng=rng, progress=progress)
