@@ -192,3 +192,11 @@ def test_gradcheck_passes_for_a_small_network():
     W1, W2 = Value(rng.normal(size=(3, 5))), Value(rng.normal(size=(5, 2)))
     assert gradcheck(lambda x, a, b: ((x @ a).tanh() @ b).log_softmax(axis=-1)[np.arange(4), [0, 1, 1, 0]].mean(),
                      [x, W1, W2])
+
+
+def test_accumulated_grads_keep_the_leaf_dtype():
+    for shape in [(), (2,)]:
+        w = Value(np.full(shape, 2.0), requires_grad=True, dtype="float32")
+        for _ in range(2):
+            (w * Value(np.full(shape, 3.0))).sum().backward()  # float64 partner: g arrives as float64
+        assert w.grad.dtype == np.float32 and np.all(w.grad == 6.0)

@@ -174,6 +174,8 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
             node.grad = g if fits else np.asarray(g, node.data.dtype)[()]
         else:
             node.grad += g  # leaves accumulate across backward calls (in place for arrays)
+            if node.grad.dtype != node.data.dtype:  # a 0-d float32 grad plus a float64 g: NumPy promotes
+                node.grad = node.grad.astype(node.data.dtype)
 
 
 def _numerical_gradient(fn, arrays, k, eps):
