@@ -270,3 +270,12 @@ def test_requires_grad_and_argmax():
     with pytest.raises(RuntimeError, match="leaves"):
         (w * 2).requires_grad_(False)
     np.testing.assert_array_equal(Value([[1.0, 5.0], [7.0, 2.0]]).argmax(axis=1), [1, 0])
+
+
+def test_no_grad_as_a_bare_decorator_and_in_recursion():
+    @no_grad
+    def countdown(n):
+        assert not is_grad_enabled()
+        return n if n == 0 else countdown(n - 1)
+
+    assert countdown(3) == 0 and is_grad_enabled()  # the same object entered four times, restored four times

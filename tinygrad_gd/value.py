@@ -27,17 +27,24 @@ def is_grad_enabled() -> bool:
 class no_grad(contextlib.ContextDecorator):
     """Stop recording the graph: inside it, results have no parents and in-place updates of weights are allowed.
 
-    Use it for the hiker's step (`with no_grad(): w -= lr * w.grad`) and for evaluation. Works as a decorator.
+    Use it for the hiker's step (`with no_grad(): w -= lr * w.grad`) and for evaluation. Works as a decorator,
+    written `@no_grad()` or `@no_grad` as in PyTorch.
     """
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        self._previous = []  # a stack: one decorated function may call itself, entering this same object again
+        return self(func) if callable(func) else self
 
     def __enter__(self):
         global _grad_enabled
-        self._previous, _grad_enabled = _grad_enabled, False
+        self._previous.append(_grad_enabled)
+        _grad_enabled = False
         return self
 
     def __exit__(self, *exc):
         global _grad_enabled
-        _grad_enabled = self._previous
+        _grad_enabled = self._previous.pop()
         return False
 
 
