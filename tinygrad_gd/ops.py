@@ -11,8 +11,9 @@ Every rule has the same signature::
 `g` is d(score)/d(out), `out` is the op's output (rules reuse it where that is cheaper: exp, tanh,
 sigmoid, sqrt), `inputs` are the input arrays and `params` the op's non-differentiable settings (an axis, an
 exponent, an index). Rules never deal with broadcasting: the walk in backprop.py sums every gradient back to its
-input's shape in one place. Rules use only operators and methods that NumPy arrays and Values share, so a later
-higher-order pass can run the very same rules on Values.
+input's shape in one place. Most rules use only operators and methods that NumPy arrays and Values share, so a
+later higher-order pass can run the very same rules on Values; the scatters (getitem, im2col), the fused losses and
+the `np.full` of sum and mean still call NumPy directly and will need Value counterparts first.
 
 This module imports nothing from tinygrad_gd: it is pure NumPy.
 """
@@ -157,6 +158,7 @@ def _cross_entropy_rule(g, out, x, target):
 # cross_entropy(x, t) = −log softmax(x)[t] per row, fused into one node: four nodes' bookkeeping cost more than
 # the arithmetic at MLP sizes. The target (class indices) is a param: it takes no gradient.
 CROSS_ENTROPY = Op("cross_entropy", lambda x, target: -_picked(_log_softmax(x, -1), target), _cross_entropy_rule)
+
 
 def _log_at_least_minus_100(x):
     with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped: probabilities of exactly 0 or 1 stay finite
