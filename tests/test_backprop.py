@@ -46,6 +46,11 @@ def test_topological_order_lists_each_node_once_parents_first(graph):
     assert order[-1] is root
     for node in order:
         assert all(position[id(parent)] < position[id(node)] for parent in node.parents)
+    # the walk's order leaves out constants only, and keeps parents first
+    grad_order = topological_order(root, grad_only=True)
+    assert {id(n) for n in grad_order} == {id(n) for n in order if n.requires_grad}
+    grad_position = {id(node): i for i, node in enumerate(grad_order)}
+    assert all(grad_position[id(p)] < grad_position[id(n)] for n in grad_order for p in n.parents if p.requires_grad)
 
 
 @given(random_graphs())

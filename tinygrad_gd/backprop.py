@@ -38,8 +38,11 @@ class Node(Protocol):
     name: str | None
 
 
-def topological_order(root: Node) -> list:
+def topological_order(root: Node, grad_only: bool = False) -> list:
     """Every node reachable from `root`, each once, parents before children (root last).
+
+    With `grad_only`, nodes that do not require grad (constants, and everything behind them) are left out: the
+    walk never visits them, and in `x * 1.5 - 0.5` they are half the graph.
 
     Iterative depth-first search with an explicit stack of nodes, each with a count of its parents still to
     visit; parents are taken last first, which fixes the numbering of graph pictures (viz). Nodes are keyed
@@ -51,7 +54,7 @@ def topological_order(root: Node) -> list:
     stack, todo = [root], [len(root.parents)]  # todo[k]: how many of stack[k]'s parents are left to look at
     while stack:
         node, i = stack[-1], todo[-1]
-        while i and id(node.parents[i - 1]) in visited:
+        while i and (id(node.parents[i - 1]) in visited or grad_only and not node.parents[i - 1].requires_grad):
             i -= 1
         if i:  # go down to the next unvisited parent; come back to the rest later
             parent = node.parents[i - 1]
@@ -101,7 +104,7 @@ def walk(root: Node, grad):
     Pending gradients live in a private dict keyed by `id(node)` and are popped when used: a node's gradient is
     complete exactly when the walk reaches it, because all its children come before it.
     """
-    order = topological_order(root)
+    order = topological_order(root, grad_only=True)
     _check_versions(order)
     pending = {id(root): grad}
     for node in reversed(order):
