@@ -103,6 +103,7 @@ def test_linear_init_like_pytorch_and_reproducible():
     bound = 1 / np.sqrt(400)
     w = layer.weight.data
     assert w.shape == (300, 400) and layer.bias.shape == (300,)
+    assert (layer.weight.name, layer.bias.name) == ("weight", "bias")  # graph pictures tell them apart
     assert np.all(np.abs(w) <= bound) and np.all(np.abs(layer.bias.data) <= bound)
     assert abs(w.mean()) < 0.01 * bound
     np.testing.assert_allclose(w.std(), bound / np.sqrt(3), rtol=0.01)  # uniform(-a, a) has std a/√3

@@ -138,8 +138,9 @@ class Module:
         return ""
 
 
-def _uniform(rng, bound, shape):
-    return Value(rng.uniform(-bound, bound, size=shape), requires_grad=True)
+def _uniform(rng, bound, shape, name):
+    """A weight drawn from U(−bound, bound), named so that graph pictures tell the weight from the bias."""
+    return Value(rng.uniform(-bound, bound, size=shape), requires_grad=True, name=name)
 
 
 class Linear(Module):
@@ -153,8 +154,8 @@ class Linear(Module):
         in_features, out_features = _count(in_features, "in_features"), _count(out_features, "out_features")
         rng, bound = np.random.default_rng(rng), 1 / np.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features
-        self.weight = _uniform(rng, bound, (out_features, in_features))
-        self.bias = _uniform(rng, bound, (out_features,)) if bias else None
+        self.weight = _uniform(rng, bound, (out_features, in_features), "weight")
+        self.bias = _uniform(rng, bound, (out_features,), "bias") if bias else None
 
     def forward(self, x):
         x = _as_value(x)
@@ -253,8 +254,8 @@ class Conv2d(Module):
         self.in_channels, self.out_channels, self.stride, self.padding = in_channels, out_channels, stride, padding
         rng = np.random.default_rng(rng)
         bound = 1 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
-        self.weight = _uniform(rng, bound, (out_channels, in_channels, *self.kernel_size))
-        self.bias = _uniform(rng, bound, (out_channels,)) if bias else None
+        self.weight = _uniform(rng, bound, (out_channels, in_channels, *self.kernel_size), "weight")
+        self.bias = _uniform(rng, bound, (out_channels,), "bias") if bias else None
 
     def forward(self, x):
         x = _as_value(x)
