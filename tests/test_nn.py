@@ -76,6 +76,8 @@ def test_layers_reject_bad_arguments():
         nn.Conv2d(3, 1, 2)(np.zeros((1, 2, 4, 4)))
     with pytest.raises(ValueError, match="activation"):
         nn.MLP([2, 3], activation="gelu")
+    with pytest.raises(TypeError, match=r"one list of layer sizes, e.g. MLP\(\[2, 16, 16, 2\]\)"):
+        nn.MLP(2, [16, 16, 2])  # PyTorch-style positional sizes
     for make, message in [(lambda: nn.Linear(0, 2), "in_features must be a positive int, not 0"),
                           (lambda: nn.Linear(2.5, 2), "in_features must be a positive int, not 2.5"),
                           (lambda: nn.MLP([2, 3.5, 1]), "out_features must be a positive int, not 3.5"),

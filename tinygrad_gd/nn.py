@@ -225,6 +225,8 @@ class MLP(Sequential):
     """
 
     def __init__(self, sizes, activation="relu", rng=None):
+        if not isinstance(sizes, (list, tuple)):
+            raise TypeError(f"MLP takes one list of layer sizes, e.g. MLP([2, 16, 16, 2]), not sizes={sizes!r}")
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={list(sizes)}")
         if activation not in ACTIVATIONS:
