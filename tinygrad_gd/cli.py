@@ -1,6 +1,7 @@
 """The `tinygrad-gd` command line: `example` (the article's snippet), and more subcommands as they land."""
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -60,6 +61,8 @@ def run_descend(args, out=None):
     out = out or sys.stdout
     if args.steps < 1:
         raise ValueError(f"Invalid steps: {args.steps} (at least 1)")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:  # say so before the table, not after it
+        raise ImportError("--plot needs matplotlib, an optional extra: pip install tinygrad-gd[plot]")
     for path in (args.plot, args.html):  # before the table is printed, not after
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise FileNotFoundError(f"cannot write {path}: the folder {os.path.dirname(os.path.abspath(path))} "
