@@ -1,7 +1,6 @@
 """The `tinygrad-gd` command line: `example` (the article's snippet), and more subcommands as they land."""
 
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -55,14 +54,14 @@ def add_descend_parser(commands):
 
 def run_descend(args, out=None):
     """`tinygrad-gd descend`: the table of steps, then the verdict (converged, oscillated or diverged)."""
-    from tinygrad_gd.descent import descend, format_table, plot_descent, verdict
+    from tinygrad_gd.descent import descend, figure_class, format_table, plot_descent, verdict
     from tinygrad_gd.expr import parse, parse_assignments
 
     out = out or sys.stdout
     if args.steps < 1:
         raise ValueError(f"Invalid steps: {args.steps} (at least 1)")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:  # say so before the table, not after it
-        raise ImportError("--plot needs matplotlib, an optional extra: pip install tinygrad-gd[plot]")
+    if args.plot:
+        figure_class()  # a missing matplotlib is said before the table, not after it
     for path in (args.plot, args.html):  # before the table is printed, not after
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise FileNotFoundError(f"cannot write {path}: the folder {os.path.dirname(os.path.abspath(path))} "

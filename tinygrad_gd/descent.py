@@ -168,13 +168,22 @@ def format_table(records, show_state=False):
                      for row in [header, *rows])
 
 
+def figure_class():
+    """matplotlib's Figure, or an ImportError naming the extra. No pyplot: no global backend, never a window.
+
+    Call it before long work (a descent, a training run) so a missing matplotlib is said first, not last.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plotting needs matplotlib, an optional extra: pip install tinygrad-gd[plot]") from None
+    return Figure
+
+
 def plot_descent(records, expression, path):
     """Save a picture: the loss per step, and the path on the loss surface (a curve for one variable, contours
     for two). Needs matplotlib, an optional extra."""
-    try:
-        from matplotlib.figure import Figure  # no pyplot: no global backend, nothing opens a window
-    except ImportError:
-        raise ImportError("plotting needs matplotlib: pip install tinygrad-gd[plot]") from None
+    Figure = figure_class()  # noqa: N806 (a class)
     expression = expression if isinstance(expression, Expression) else parse(expression)
     names = list(records[0].values)
     fine = [r for r in records if math.isfinite(r.loss) and all(map(math.isfinite, r.values.values()))]

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import data, losses, nn, optim
 from .data import batches
+from .descent import figure_class
 from .value import Value, no_grad
 
 
@@ -171,7 +172,7 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
     if optimizer not in optim.BY_NAME:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(optim.BY_NAME)}")
     if plot is not None:  # fail before training, not after, when matplotlib is missing or the folder is
-        _figure_class()
+        figure_class()
         folder = os.path.dirname(os.path.abspath(plot))
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"cannot write {plot}: the folder {folder} does not exist")
@@ -199,18 +200,10 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
     return result
 
 
-def _figure_class():
-    try:
-        from matplotlib.figure import Figure  # no pyplot: no global backend state, never a window; png via Agg
-    except ImportError:
-        raise ImportError("--plot draws with matplotlib, an optional extra: pip install tinygrad-gd[plot]") from None
-    return Figure
-
-
 def _plot(history, path, dataset, model, X, y):
     """The score per epoch; for moons also the decision boundary the model learned."""
     moons = dataset == "moons"
-    fig = _figure_class()(figsize=(10 if moons else 5, 4), layout="constrained")
+    fig = figure_class()(figsize=(10 if moons else 5, 4), layout="constrained")
     axes = fig.subplots(1, 2 if moons else 1, squeeze=False)
     axes[0, 0].plot(range(1, len(history["loss"]) + 1), history["loss"], label="training loss")
     if "val_loss" in history:
