@@ -218,3 +218,9 @@ def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         nn.save(_cnn(1), tmp_path / "new.npz")
     assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_flatten_needs_a_batch_axis():
+    assert nn.Flatten()(np.ones((2, 3, 4))).shape == (2, 12)
+    with pytest.raises(ValueError, match=r"at least 2 axes, got shape \(3,\)"):
+        nn.Flatten()(np.ones(3))

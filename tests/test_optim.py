@@ -407,3 +407,9 @@ def test_make_optimizer_by_the_names_learners_type():
         make_optimizer("lbfgs", [w], 0.1)
     with pytest.raises(ValueError, match="Invalid momentum: adam"):
         make_optimizer("adam", [w], 0.1, momentum=0.9)
+
+
+def test_a_hyperparameter_of_the_wrong_type_is_named():
+    w = Value([1.0], requires_grad=True)
+    with pytest.raises(ValueError, match="Invalid learning rate: '0.1'"):
+        SGD([w], lr="0.1")

@@ -211,6 +211,9 @@ class Flatten(Module):
 
     def forward(self, x):
         x = _as_value(x)
+        if x.ndim < 2:
+            raise ValueError(f"Flatten keeps the batch axis and flattens the rest, so it needs (N, ...) input with "
+                             f"at least 2 axes, got shape {x.shape}")
         return x.reshape(x.shape[0], -1)
 
 

@@ -31,8 +31,14 @@ _NO_STATE = types.MappingProxyType({})  # a parameter's state before its first s
 
 
 def _check(group, key, ok, what):
-    if key in group and not ok(group[key]):
-        raise ValueError(f"Invalid {what}: {group[key]}")
+    if key not in group:
+        return
+    try:
+        valid = ok(group[key])
+    except TypeError:  # lr="0.1": a comparison with a string names nothing; say which argument it is
+        valid = False
+    if not valid:
+        raise ValueError(f"Invalid {what}: {group[key]!r}")
 
 
 class Optimizer:
