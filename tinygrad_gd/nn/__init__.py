@@ -17,8 +17,8 @@ import tempfile
 
 import numpy as np
 
-from .ops import IM2COL, LINEAR
-from .value import Value, apply, no_grad
+from ..ops import IM2COL, LINEAR
+from ..value import Value, apply, no_grad
 
 
 def _as_value(x):
