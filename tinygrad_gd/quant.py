@@ -269,6 +269,7 @@ class _IntegerLayer:
         self.weight_q = np.rint(weight.data / w_scale).astype(storage)  # exact: weight is on the grid already
         self.bias_q = None if bias is None else np.rint(bias.data / (x_scale * w_scale)).astype(np.int32)
         self.conv = layer.layer if isinstance(layer, QuantConv2d) else None
+        self.__name__ = f"{'Conv2d' if self.conv else 'Linear'}(int{self.bits} x uint{self.activation_bits})"
         terms = self.weight_q[0].size  # products summed per output
         if terms * 2 ** (self.bits - 1) * 2 ** self.activation_bits >= 2 ** 31:
             raise ValueError(f"{terms} products of {self.bits}-bit weights and {self.activation_bits}-bit inputs "
@@ -296,16 +297,15 @@ class _IntegerLayer:
         return math.ceil(self.weight_q.size * self.bits / 8) + bias + 3 * 4
 
 
-def _relu(x):
-    return np.maximum(x, 0)
+class _FloatLayer:
+    """ReLU, MaxPool2d, Flatten: they only compare or move numbers, so they run as they are, on the arrays."""
 
+    def __init__(self, module):
+        self.module, self.__name__ = module, type(module).__name__
 
-def _maxpool(pool):
-    def forward(x):
-        cols = ops.IM2COL.forward(x, kernel_size=pool.kernel_size, stride=pool.stride, padding=0)
-        n, oh, ow, c = cols.shape[:4]
-        return cols.reshape(n, oh, ow, c, -1).max(axis=-1).transpose(0, 3, 1, 2)
-    return forward
+    def __call__(self, x):
+        with no_grad():
+            return self.module(Value(x)).data
 
 
 class IntegerModel:
@@ -327,8 +327,7 @@ class IntegerModel:
         return sum(stage.nbytes() for stage in self.stages if isinstance(stage, _IntegerLayer))
 
     def __repr__(self):
-        kinds = [type(s).__name__ if isinstance(s, _IntegerLayer) else s.__name__ for s in self.stages]
-        return f"IntegerModel({', '.join(kinds)})"
+        return f"IntegerModel({', '.join(s.__name__ for s in self.stages)})"
 
 
 def convert(model):
@@ -346,13 +345,8 @@ def convert(model):
                 add(layer)
         elif isinstance(module, _QuantizedLayer):
             stages.append(_IntegerLayer(module))
-        elif isinstance(module, ReLU):
-            stages.append(_relu)
-        elif isinstance(module, MaxPool2d):
-            stages.append(_maxpool(module))
-        elif isinstance(module, Flatten):
-            stages.append(lambda x: x.reshape(len(x), -1))
-            stages[-1].__name__ = "flatten"
+        elif isinstance(module, (ReLU, MaxPool2d, Flatten)):
+            stages.append(_FloatLayer(module))
         else:
             raise ValueError(f"convert cannot run {type(module).__name__} on integers; supported: QuantLinear, "
                              f"QuantConv2d (from prepare_qat), ReLU, MaxPool2d, Flatten, Sequential")
