@@ -95,7 +95,7 @@ def measure(steps, reps, gc_on, first):
     gc.collect()
     (gc.enable if gc_on else gc.disable)()
     try:
-        for rep in range(reps):
+        for rep in range(reps if labels else 0):  # on a loaded machine every step may be slower than SLOW_SECONDS
             for label in labels[rep % len(labels):] + labels[:rep % len(labels)]:
                 step, number = steps[label], numbers[label]
                 if number == 1:
