@@ -24,6 +24,7 @@ UNSET_NOTE = "TINYGRAD_GD_BENCH_UNSET"  # "NAME=value,NAME=value" of what pin() 
 def pin(module):
     """Re-execute `python -m module argv...` with the threads pinned and the BLAS overrides removed, if needed."""
     if all(os.environ.get(name) == "1" for name in PINNED) and not any(name in os.environ for name in UNSET):
+        os.environ.setdefault(UNSET_NOTE, "")  # nothing to remove: the report says the overrides were not set
         return
     removed = ",".join(f"{name}={os.environ[name]}" for name in UNSET if name in os.environ)
     env = {key: value for key, value in os.environ.items() if key not in UNSET}
