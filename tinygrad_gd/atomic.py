@@ -116,7 +116,8 @@ def _umask():
 
 def _named(error, path, extra=""):
     """The same kind of OSError, naming the user's path instead of the temporary file."""
-    return type(error)(error.errno, f"cannot write {path}: {error.strerror}{' ' + extra if extra else ''}")
+    text = f"cannot write {path}: {error.strerror or error}{' ' + extra if extra else ''}"
+    return type(error)(error.errno, text) if error.errno is not None else type(error)(text)
 
 
 def _remove(temporary):

@@ -455,7 +455,11 @@ class LRScheduler:
         epoch = self.last_epoch + 1
         lrs = [self.lr_at(base_lr, epoch) for base_lr in self.base_lrs]
         for lr in lrs:
-            self.optimizer._validate({"lr": lr})
+            try:
+                self.optimizer._validate({"lr": lr})
+            except ValueError as error:
+                raise ValueError(f"{type(self).__name__} refused the lr of epoch {epoch}: {error}; nothing changed") \
+                    from None
         groups = self.optimizer.param_groups
         commit([*[(group.__setitem__, "lr", lr) for group, lr in zip(groups, lrs, strict=True)],
                 (setattr, self, "last_epoch", epoch), (setattr, self, "_last_lr", lrs)])
