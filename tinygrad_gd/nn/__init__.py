@@ -488,3 +488,14 @@ def load(module, path):
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     return module
+
+
+
+# The rest of the package (after Module, which it builds on): PyTorch's names, all reachable as nn.<Name>.
+from . import functional  # noqa: E402, F401, I001
+from .activation import (  # noqa: E402, F401
+    ELU, GELU, Hardtanh, Identity, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax, Softplus, Softsign,
+)
+from .loss import (  # noqa: E402, F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
