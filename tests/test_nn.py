@@ -348,3 +348,24 @@ def test_a_module_load_interrupted_anywhere_is_wholly_before_or_after():
         if done:
             break
     assert n > 20 and same(now, after)
+
+
+def test_a_safetensors_entry_of_another_dtype_or_size_is_refused_by_its_header(tmp_path):
+    import json
+
+    model, state = _linear_state()
+
+    def write(header, data=b""):
+        raw = json.dumps(header).encode()
+        path = tmp_path / "m.safetensors"
+        path.write_bytes(len(raw).to_bytes(8, "little") + raw + data)
+        return path
+
+    ok_bias = {"dtype": "F64", "shape": [2], "data_offsets": [0, 16]}
+    path = write({"weight": {"dtype": "C64", "shape": [2, 3], "data_offsets": [16, 64]}, "bias": ok_bias}, bytes(64))
+    with pytest.raises(ValueError, match=f"{path}: entry 'weight' has dtype C64, not real numbers"):
+        nn.load(model, path)
+    path = write({"weight": {"dtype": "F64", "shape": [2, 3], "data_offsets": [16, 24]}, "bias": ok_bias}, bytes(24))
+    with pytest.raises(ValueError, match="entry 'weight' says shape \\(2, 3\\) of float64 \\(48 bytes\\) but holds 8"):
+        nn.load(model, path)
+    assert all(np.array_equal(p.data, state[k]) for k, p in model.named_parameters())

@@ -19,7 +19,7 @@ import numpy as np
 from ..atomic import commit, write_file
 from ..ops import IM2COL, LINEAR
 from ..value import Value, apply
-from . import npz
+from . import files
 
 
 def _as_value(x):
@@ -465,30 +465,39 @@ def _loaded(value, x, key, where):
     return np.array(array, dtype=target)
 
 
-def save(module, path):
-    """Write the module's weights to an .npz file, atomically: a failed save leaves no partial file behind.
+def _is_safetensors(path):
+    return os.fspath(path).lower().endswith(".safetensors")
 
-    Returns the path. The file gets the permissions of the file it replaces, or those of the umask (atomic.py).
+
+def save(module, path):
+    """Write the module's weights and buffers, atomically: a failed save leaves no partial file behind.
+
+    The format follows the extension: `.safetensors` (the format PyTorch's ecosystem loads without pickle,
+    `safetensors.torch.load_file`, with PyTorch's key names), anything else `.npz`. Returns the path. The file
+    gets the permissions of the file it replaces, or those of the umask (atomic.write_file).
     """
     state = module.state_dict()
+    if _is_safetensors(path):
+        data = files.safetensors_numpy().save({k: np.ascontiguousarray(v) for k, v in state.items()})
+        return write_file(path, data)
     return write_file(path, lambda file: np.savez(file, **state))
 
 
 def load(module, path):
-    """Read weights saved by `save` into `module` (no pickles); names and shapes must match, else nothing changes.
+    """Read weights saved by `save` (or by PyTorch's `safetensors.torch.save_file`) into `module`.
 
-    Each entry's header is checked (key, shape, dtype, size) before its numbers are read, so a file holding an
-    unexpected or oversized array is refused without reading it; every refusal names the file and the key.
+    Names and shapes must match, else nothing changes and the error names every missing, unexpected or
+    mis-shaped key. Each entry's header (key, shape, dtype, size) is checked before its numbers are read, so a
+    file holding an unexpected or oversized array is refused without reading it; every refusal names the file.
     """
     path = os.fspath(path)
-    headers = npz.read_headers(path)
+    headers = files.read_headers(path)
     try:
         module._check_state({key: shape for key, (_, shape) in headers.items()})
-        module.load_state_dict(npz.read_arrays(path, headers))
+        module.load_state_dict(files.read_arrays(path, headers))
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     return module
-
 
 
 # The rest of the package (after Module, which it builds on): PyTorch's names, all reachable as nn.<Name>.

@@ -1,15 +1,23 @@
 """Model files read with suspicion: every entry's header (dtype, shape, size) is checked before its numbers are read.
 
-A model file comes from somewhere else. `read_npz` opens an .npz (a zip of .npy files) and reads each member's
-small header first; a member whose key the model does not have, whose shape is not the model's, or whose dtype is
-not real numbers is refused by file and key before a single byte of its data is allocated (a 9 MB file can hold a
-1.5 GiB array of zeros). `check_entry` is the per-entry rule, shared by every format that has headers.
+A model file comes from somewhere else. `read_headers` reads only the headers of an .npz (a zip of .npy files,
+each with a small header) or a .safetensors file (one JSON header); nn.load compares them with the model, and
+`read_arrays` then reads only the entries the model has. So an entry whose key the model lacks, whose shape is
+not the model's, or whose dtype is not real numbers is refused by file and key before a byte of its data is
+allocated (a 9 MB .npz can hold a 1.5 GiB array of zeros). `check_entry` is the per-entry rule of both formats.
 """
 
+import json
+import os
 import zipfile
 import zlib
 
 import numpy as np
+
+# safetensors' dtype names that NumPy holds as real numbers (BF16 and the F8s have no NumPy dtype)
+SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "I64": "int64", "I32": "int32",
+                      "I16": "int16", "I8": "int8", "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8",
+                      "BOOL": "bool"}
 
 
 def check_entry(path, key, dtype, shape, nbytes=None):
@@ -33,7 +41,10 @@ def check_entry(path, key, dtype, shape, nbytes=None):
 
 
 def read_headers(path):
-    """{key: (dtype, shape)} of every member of the .npz at `path`, each checked by `check_entry`, no data read."""
+    """{key: (dtype, shape)} of every entry of the .npz or .safetensors file at `path`, each checked by
+    `check_entry`; no entry's data is read."""
+    if os.fspath(path).lower().endswith(".safetensors"):
+        return _safetensors_headers(path)
     headers = {}
     with _opened(path) as archive:
         for info in archive.infolist():
@@ -48,7 +59,13 @@ def read_headers(path):
 
 
 def read_arrays(path, keys):
-    """The arrays stored under `keys` in the .npz at `path` (their headers already checked by `read_headers`)."""
+    """The arrays stored under `keys` in the file at `path` (their headers already checked by `read_headers`)."""
+    if os.fspath(path).lower().endswith(".safetensors"):
+        try:
+            with safetensors_numpy().safe_open(path, framework="numpy") as file:  # reads only these keys
+                return {key: file.get_tensor(key) for key in keys}
+        except Exception as error:  # SafetensorError: damaged after its header
+            raise ValueError(f"{path}: not a complete safetensors file ({error})") from None
     arrays = {}
     with _opened(path) as archive:
         for key in keys:
@@ -59,6 +76,49 @@ def read_arrays(path, keys):
                     raise ValueError(f"{path}: entry {key!r} cannot be read ({error}): the file is damaged") \
                         from None
     return arrays
+
+
+def safetensors_numpy():
+    """safetensors' NumPy API (`save`, and `safe_open` which it imports), lazily: only .safetensors files need it."""
+    try:
+        import safetensors.numpy
+    except ImportError:  # pragma: no cover (a runtime dependency; this is for a broken install)
+        raise ImportError("saving or loading .safetensors needs the safetensors package: pip install safetensors") \
+            from None
+    return safetensors.numpy
+
+
+def _safetensors_headers(path):
+    """A .safetensors file is 8 bytes (the header's length), a JSON header of {key: dtype, shape, offsets}, data."""
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        length = int.from_bytes(file.read(8), "little")
+        if size < 8 or length > size - 8:
+            raise ValueError(f"{path}: not a complete safetensors file (its header runs past the end of the file; "
+                             f"it may be truncated or of another format)")
+        try:
+            header = json.loads(file.read(length))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a safetensors file (its header is not JSON: {error})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: not a safetensors file (its header is not a table of entries)")
+    headers = {}
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            name, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"{path}: entry {key!r} has no valid header (dtype, shape, data_offsets)") from None
+        if name not in SAFETENSORS_DTYPES:
+            raise ValueError(f"{path}: entry {key!r} has dtype {name}, not real numbers NumPy holds (float, or "
+                             f"int/bool for a buffer); refusing to load it")
+        check_entry(path, key, SAFETENSORS_DTYPES[name], shape, end - begin)
+        if not 0 <= begin <= end <= size - 8 - length:
+            raise ValueError(f"{path}: not a complete safetensors file (entry {key!r} lies past its end: it is "
+                             f"truncated)")
+        headers[key] = np.dtype(SAFETENSORS_DTYPES[name]), shape
+    return headers
 
 
 class _opened:
