@@ -19,7 +19,8 @@ from .value import Tensor, Value, concatenate, is_grad_enabled, no_grad, stack, 
 
 __all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "stack", "where", "grad"]
 __version__ = "0.1.0"
-_SUBMODULES = {"autograd", "backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent"}
+_SUBMODULES = {"autograd", "backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent",
+               "quant"}
 
 
 def __getattr__(name):
