@@ -114,7 +114,7 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Forget the slopes, so the next backward does not add onto them (PyTorch's default: set to None)."""
         for p in (p for group in self.param_groups for p in group["params"]):
-            p.grad = None if set_to_none or p.grad is None else np.zeros_like(p.grad)[()]
+            p.grad = None if set_to_none or p.grad is None else p.grad.detach().zero_()
 
     def step(self, closure=None):
         """Move every parameter that has a `.grad` one step. Returns `closure()` if given (it recomputes the loss).
