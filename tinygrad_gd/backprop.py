@@ -127,7 +127,9 @@ def walk(root: Node, grad, create_graph: bool = False):
         for i, parent in enumerate(node.parents):
             if not parent.requires_grad:
                 continue  # no rule runs for a constant
-            parent_g = op.vjp(i, g, out, inputs, node.params)
+            # the rule itself, without Op.vjp's call in between, unless the op is variadic (it needs the position)
+            parent_g = op.vjp(i, g, out, inputs, node.params) if op.variadic else op.rules[i](g, out, *inputs,
+                                                                                            **node.params)
             if parent_g.shape != inputs[i].shape:
                 parent_g = sum_to_shape(parent_g, inputs[i].shape)
             if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
