@@ -11,41 +11,53 @@ Data is a NumPy array; a 0-d result is held as a NumPy scalar (np.float64 or np.
 
 import contextlib
 import operator
+import threading
 import types
 
 import numpy as np
 
 from . import backprop, ops
 
-_grad_enabled = True
+
+class _GradMode(threading.local):
+    """Whether operations are recorded, per thread as in PyTorch: one thread's no_grad() never stops another's graph."""
+
+    enabled = True  # a class default: every new thread starts recording
+    stack = ()  # the flags that this thread's open no_grad() blocks will restore
+
+
+_mode, _lock = _GradMode(), threading.Lock()
+_off = 0  # how many no_grad() blocks are open in all threads: while 0, apply() skips the slower thread-local read
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside `no_grad()`: whether new operations are recorded for backpropagation."""
-    return _grad_enabled
+    """True unless inside `no_grad()` in this thread: whether new operations are recorded for backpropagation."""
+    return _mode.enabled
 
 
 class no_grad(contextlib.ContextDecorator):
     """Stop recording the graph: inside it, results have no parents and in-place updates of weights are allowed.
 
     Use it for the hiker's step (`with no_grad(): w -= lr * w.grad`) and for evaluation. Works as a decorator,
-    written `@no_grad()` or `@no_grad` as in PyTorch.
+    written `@no_grad()` or `@no_grad` as in PyTorch. It affects only the thread that enters it (PyTorch's rule).
     """
 
     def __new__(cls, func=None):
         self = super().__new__(cls)
-        self._previous = []  # a stack: one decorated function may call itself, entering this same object again
         return self(func) if callable(func) else self
 
-    def __enter__(self):
-        global _grad_enabled
-        self._previous.append(_grad_enabled)
-        _grad_enabled = False
+    def __enter__(self):  # the flag to restore is kept per thread, so one object may be entered by many threads
+        global _off
+        with _lock:
+            _off += 1
+        _mode.stack, _mode.enabled = (*_mode.stack, _mode.enabled), False
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous.pop()
+        global _off
+        _mode.enabled, _mode.stack = _mode.stack[-1], _mode.stack[:-1]
+        with _lock:
+            _off -= 1
         return False
 
 
@@ -98,7 +110,7 @@ def apply(op, *inputs, **params):
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
     # No params, and parents unchanged, are shared objects: per node, two objects fewer to hold and for the GC to count
     out._grad, out.name, out.version, out.params = None, None, 0, params or _NO_PARAMS
-    if _grad_enabled and (x.requires_grad or True in [v.requires_grad for v in inputs]):
+    if (not _off or _mode.enabled) and (x.requires_grad or True in [v.requires_grad for v in inputs]):
         out.requires_grad, out.parents, out.grad_fn = True, inputs, op
         saved = tuple([v.version for v in inputs])
         out.saved = _UNCHANGED.get(saved, saved)
@@ -428,7 +440,7 @@ class Value:
     def _unrecorded(self, name, other):
         # A method call cannot rebind the caller's name the way `x += 1` does, so a change that would have to
         # be recorded out of place is refused rather than silently lost (weights get _inplace's own message).
-        if _grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)) and not (
+        if (not _off or _mode.enabled) and (self.requires_grad or getattr(other, "requires_grad", False)) and not (
                 self.is_leaf and self.requires_grad):
             raise RuntimeError(f"{name}() would change a Value that is part of a graph without recording it; "
                                f"write it out of place (x = x + y), or detach() first")
@@ -441,7 +453,7 @@ class Value:
         up. Outside no_grad() a weight (a leaf requiring grad) refuses: its change would not be recorded. Any
         other Value that is part of a graph is recomputed out of place and recorded, like `w = w - step`.
         """
-        if _grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
+        if (not _off or _mode.enabled) and (self.requires_grad or getattr(other, "requires_grad", False)):
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(
                     "an in-place update of a weight (a Value with requires_grad=True) outside no_grad() would "
