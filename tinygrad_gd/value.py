@@ -156,6 +156,7 @@ class Value:
     __slots__ = ("data", "_grad", "requires_grad", "parents", "grad_fn", "params", "saved", "version", "name",
                  "__weakref__")
     __array_ufunc__ = None  # `array * value` must call Value.__rmul__, not turn the Value into an object array
+    _apply = staticmethod(apply)  # how an op called inside a rule (ops.EXP(out)) records itself on Values
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         if name is not None and not isinstance(name, str):
