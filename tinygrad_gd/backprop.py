@@ -98,11 +98,13 @@ def _check_versions(order):
                 f"Run the forward pass again after changing it.")
 
 
-def walk(root: Node, grad):
+def walk(root: Node, grad, edges: list | None = None):
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
     Pending gradients live in a private dict keyed by `id(node)` and are popped when used: a node's gradient is
-    complete exactly when the walk reaches it, because all its children come before it.
+    complete exactly when the walk reaches it, because all its children come before it. With a list `edges`,
+    each contribution the walk adds is also appended to it as `(node, parent, contribution)` (after the
+    node is yielded), so a picture can replay exactly the chain rule's terms (viz.frames).
     """
     order = topological_order(root, grad_only=True)
     _check_versions(order)
@@ -124,6 +126,8 @@ def walk(root: Node, grad):
                 parent_g = sum_to_shape(parent_g, inputs[i].shape)
             if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
                 parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
+            if edges is not None:
+                edges.append((node, parent, parent_g))
             key = id(parent)
             pending[key] = pending[key] + parent_g if key in pending else parent_g
 
