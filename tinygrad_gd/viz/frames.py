@@ -58,7 +58,8 @@ class _Names:
 
     def _operand(self, node, parent, right):
         text = self(parent)
-        tighter = _PRECEDENCE.get(parent.op, 3) < _PRECEDENCE[node.op] or right and parent.op == node.op != "+"
+        mine = _PRECEDENCE.get(node.op, 4 if node.op.startswith("**") else 3)
+        tighter = _PRECEDENCE.get(parent.op, 3) < mine or right and parent.op == node.op != "+"
         return f"({text})" if parent.grad_fn is not None and tighter and text != self.names[id(parent)] else text
 
     def _make(self, node):

@@ -32,7 +32,7 @@ _STYLE = """body{font-family:sans-serif;margin:1em;font-size:15px}
 .edge.flow text{fill:#d62728;font-weight:bold}
 .node.hot>polygon,.node.hot>ellipse{fill:#ffd6cc;stroke:#d62728;stroke-width:3}
 .node.pending>polygon{stroke:#e6850e;stroke-width:2.5;stroke-dasharray:5 3}
-.marker{fill:#bbb;cursor:pointer} .marker.current{fill:#d62728} .later{visibility:hidden}
+.marker{fill:#777;cursor:pointer} .marker.current{fill:#d62728} .marker.later{opacity:.2} .segment.later{visibility:hidden}
 .runs button.on{font-weight:bold;border:2px solid #d62728} .chart{display:none} .chart.on{display:block}
 """
 
@@ -168,7 +168,7 @@ def backprop_html(root, path, max_nodes=MAX_NODES, title="Backpropagation, one n
     return _write_atomic(path, _html(title, body, data))
 
 
-def _step_text(name, before, after, grad, group, state, optimizer):
+def _step_text(name, before, after, grad, group, state):
     """One weight's update as arithmetic: `w ← 5 − 0.1 × 6 = 4.4`, with momentum's buffer or Adam's moments."""
     n, lr = _numbers, group.get("lr")
     if "exp_avg" in state and "exp_avg_sq" in state and "betas" in group:
@@ -182,14 +182,14 @@ def _step_text(name, before, after, grad, group, state, optimizer):
         buf = state["momentum_buffer"]
         return (f"buf = {group['momentum']:g}·buf + {n(grad)} = {n(buf)}; "
                 f"{name} ← {n(before)} − {lr:g} × {n(buf)} = {n(after)}")
-    if optimizer == "SGD" and not group.get("weight_decay"):
+    if not state and lr is not None and np.isclose(before - lr * grad, after):  # plain gradient descent
         return f"{name} ← {n(before)} − {lr:g} × {n(grad)} = {n(after)}"
     remembered = ", ".join(f"{k} {n(v)}" for k, v in state.items() if k != "step")
     return f"{name} ← {n(before)} − {n(before - after)} = {n(after)}" + (f" ({remembered})" if remembered else "")
 
 
 def _hyper(hiker):
-    group = hiker.param_groups[0]
+    group = getattr(hiker, "param_groups", [{"lr": getattr(hiker, "lr", None)}])[0]
     shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in group.items()
                       if k not in ("params", "initial_lr") and v not in (0, False, None) or k == "lr")
     return f"{type(hiker).__name__}({shown})"
@@ -220,9 +220,9 @@ def _run(expr_or_fn, start, optimizer, steps, max_nodes, Value):
             break
         before = {n: w.item() for n, w in weights.items()}
         hiker.step()
-        group = hiker.param_groups[0]
-        update = "\n".join(_step_text(n, before[n], w.item(), grads[n], group, hiker.state.get(w, {}),
-                                      type(hiker).__name__) for n, w in weights.items())
+        group = getattr(hiker, "param_groups", [{"lr": getattr(hiker, "lr", None)}])[0]
+        update = "\n".join(_step_text(n, before[n], w.item(), grads[n], group, getattr(hiker, "state", {}).get(w, {}))
+                            for n, w in weights.items())
     return _hyper(hiker), trail, captions, texts, first
 
 
