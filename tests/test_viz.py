@@ -10,6 +10,7 @@ from chromium import Page, browser
 
 from tinygrad_gd import Value, viz
 from tinygrad_gd.backprop import topological_order
+from tinygrad_gd.viz.render import sanitise
 
 HOSTILE = ['"]; evil [', '<b>bold</b> & "quoted" {x|y}', "a\\", "\\N\\G\\n", "it's <!-- -->", "]]> &amp; </svg>"]
 
@@ -358,3 +359,67 @@ def test_descent_loss_axis_starts_at_the_curves_bottom(tmp_path):
     ticks = [float(t) for t in re.findall(r'text-anchor="end">([-\d.e+]+)</text>', chart)]
     assert ticks[0] == 0 and ticks[-1] >= 10000  # the worst loss shows, and the axis starts at the bottom
     assert "minimum ≈ w = 2" in chart  # the curve's lowest point is marked
+
+
+PAYLOAD = 'w\ndigraph evil { a [fontname="x\\"/><script>document.title=\'PWNED\'</script><text a=\\""] }\n//'
+PAYLOADS = [PAYLOAD, 'w" URL="javascript:document.title=\'PWNED\'" x="', "<svg onload=\"document.title='PWNED'\">",
+            "</script><script>document.title='PWNED'</script>", "w\n// ]\n<foreignObject><img src=x></foreignObject>"]
+
+
+def test_sanitise_keeps_only_the_allow_list():
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" onload="x()">'
+           '<script>alert(1)</script><g id="n1" class="node" onclick="x()" style="fill:red"><title>n1</title>'
+           '<a xlink:href="javascript:alert(1)"><text>link</text></a><text fill="url(javascript:x)">ok</text>'
+           '<foreignObject><div>html</div></foreignObject><polygon points="0,0 1,1" fill="red"/></g></svg>')
+    clean = ET.tostring(sanitise(svg), encoding="unicode")
+    assert "script" not in clean and "onload" not in clean and "onclick" not in clean and "javascript" not in clean
+    assert "foreignObject" not in clean and "style" not in clean and "link" not in clean and "url(" not in clean
+    assert ">ok</text>" in clean and 'points="0,0 1,1"' in clean and 'id="n1"' in clean
+    with pytest.raises(RuntimeError, match="does not parse"):
+        sanitise("<svg><g></svg>")
+
+
+@pytest.mark.parametrize("name", PAYLOADS + ["line one\nline two"])
+def test_user_text_reaches_dot_only_as_escaped_labels(name, tmp_path):
+    w = Value(3.0, requires_grad=True, name=name)
+    loss = (w * w).tanh()
+    for dot in [viz.to_dot(loss), *viz.backprop_frames(loss)]:
+        outside = re.sub(r'"(?:[^"\\]|\\.)*"', '""', dot.source)  # DOT with every quoted string emptied
+        assert not re.search(r"//|/\*|#|evil|PWNED|script|URL|svg", outside)  # no comment, no statement of theirs
+        assert outside.count("digraph") == 1 and len(records(dot)) == 3
+    page = viz.backprop_html(loss, tmp_path / "walk.html").read_text()
+    assert page.count("<script") == 1 and not re.search(r"<[a-zA-Z]+[^>]*\s(on\w+|a|href|xlink:href)=", page)
+
+
+@pytest.mark.parametrize("name", PAYLOADS + ["line one\nline two"])
+def test_no_injected_script_runs_in_any_page(name, tmp_path, chromium):
+    w = Value(3.0, requires_grad=True, name=name)
+    loss = (w * w + 1).tanh()
+    walk = viz.backprop_html(loss, tmp_path / "walk.html")
+    graph = tmp_path / "graph.html"  # the SVG a notebook shows, inlined as Jupyter does
+    graph.write_text(f"<!DOCTYPE html><html><head><title>graph</title></head><body>{loss._repr_svg_()}</body></html>")
+    for path, title in ((walk, "Backpropagation, one node at a time"), (graph, "graph")):
+        page = chromium(path)
+        page.key("ArrowRight", 39)
+        page.click("svg")
+        assert page.js("document.title") == title and not page.js("document.querySelector('svg script, "
+                                                                   "svg foreignObject, svg a, [onload]')")
+        texts = page.js("[...document.querySelectorAll('svg text')].map(t => t.textContent)")
+        assert all(line in texts for line in name.split("\n") if line.strip())  # the name, shown as text
+
+
+def test_a_model_graph_has_qualified_names_and_a_box_per_layer():
+    from tinygrad_gd import nn
+
+    model = nn.MLP([2, 8, 8, 1])
+    x = Value(np.random.default_rng(0).normal(size=(4, 2)))
+    loss = ((model(x) - Value(np.zeros((4, 1)))) ** 2).mean()
+    loss.backward()
+    source = viz.to_dot(loss, model=model).source
+    names = [name for name, _ in model.named_parameters()]
+    assert all(re.search(rf'label="(\{{ )?{re.escape(n)} \| data', source) for n in names)
+    clusters = re.findall(r"subgraph (cluster_\d+) \{\n\t\tgraph \[.*?label=\"(.*?)\"", source)
+    assert [label for _, label in clusters] == [f"{n.rsplit('.', 1)[0]} (Linear)" for n in names[::2]]
+    box = source.split("subgraph cluster_0")[1].split("}")[0]
+    assert "linear" in box and box.count("[label=") == 4  # weight, bias, the linear op and its output
+    assert viz.to_svg(viz.to_dot(loss, model=model)).count('class="cluster"') == 3

@@ -50,29 +50,31 @@ class _Names:
     def __init__(self, names):
         self.names, self.cache = names, {}
 
-    def __call__(self, node, limit=24):
+    def __call__(self, node, limit=24, depth=0):
+        if depth > 4:  # deeper than any expression that fits the limit: no recursion down a long chain
+            return str(node.name) if node.name else "…"
         if id(node) not in self.cache:
-            text = self._make(node)
+            text = self._make(node, depth)
             self.cache[id(node)] = text if len(text) <= limit and "\n" not in text else self.names[id(node)]
         return self.cache[id(node)]
 
-    def _operand(self, node, parent, right):
-        text = self(parent)
+    def _operand(self, node, parent, right, depth):
+        text = self(parent, depth=depth + 1)
         mine = _PRECEDENCE.get(node.op, 4 if node.op.startswith("**") else 3)
         tighter = _PRECEDENCE.get(parent.op, 3) < mine or right and parent.op == node.op != "+"
         return f"({text})" if parent.grad_fn is not None and tighter and text != self.names[id(parent)] else text
 
-    def _make(self, node):
+    def _make(self, node, depth):
         if node.name:
             return str(node.name)
         if node.grad_fn is None:
             return _numbers(node.data) if np.size(node.data) == 1 else self.names[id(node)]
         if len(node.parents) == 2 and node.op in _SYMBOL:
-            x, y = (self._operand(node, p, right) for p, right in zip(node.parents, (False, True), strict=True))
+            x, y = (self._operand(node, p, right, depth) for p, right in zip(node.parents, (False, True), strict=True))
             return f"{x}{_SYMBOL[node.op]}{y}"
         if len(node.parents) == 1 and node.op.startswith("**"):
-            return f"{self._operand(node, node.parents[0], False)}{node.op}"
-        return f"{node.op}({', '.join(self(p) for p in node.parents)})"
+            return f"{self._operand(node, node.parents[0], False, depth)}{node.op}"
+        return f"{node.op}({', '.join(self(p, depth=depth + 1) for p in node.parents)})"
 
 
 def _edge_text(node, i, g, c):
@@ -93,18 +95,27 @@ def _wrt(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else f"({text})"
 
 
-def _grad_text(terms, complete):
-    total = terms[-1][1]
-    if np.size(total) > 1:
-        paths = f" ({len(terms)} path{'s' * (len(terms) > 1)}{'' if complete else ' so far'})"
-        return f"grad {_numbers(total)}{paths if len(terms) > 1 or not complete else ''}"
-    shown = [_numbers(t) for t, _ in terms]
-    sum_text = _numbers(total)
-    if len(shown) > 3:
-        sum_text = f"{_sum(shown[:2])} + … ({len(shown)} paths) = {sum_text}"
-    elif len(shown) > 1:
-        sum_text = f"{_sum(shown)} = {sum_text}"
-    return f"grad {sum_text}{'' if complete else ' so far'}"
+class _Sum:
+    """A gradient as it grows: its first shares (for the text), how many there are, and the running sum."""
+
+    def __init__(self):
+        self.first, self.count, self.total = [], 0, None
+
+    def add(self, c):
+        self.first += [c] if self.count < 3 else []
+        self.count += 1
+        self.total = c if self.total is None else self.total + c  # the walk's own order of additions
+
+    def text(self, complete):
+        if np.size(self.total) > 1:
+            paths = f" ({self.count} path{'s' * (self.count > 1)}{'' if complete else ' so far'})"
+            return f"grad {_numbers(self.total)}{paths if self.count > 1 or not complete else ''}"
+        shown, sum_text = [_numbers(t) for t in self.first], _numbers(self.total)
+        if self.count > 3:
+            sum_text = f"{_sum(shown[:2])} + … ({self.count} paths) = {sum_text}"
+        elif self.count > 1:
+            sum_text = f"{_sum(shown)} = {sum_text}"
+        return f"grad {sum_text}{'' if complete else ' so far'}"
 
 
 def walk_frames(root, max_nodes=MAX_NODES, max_frames=None):
@@ -125,32 +136,34 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None):
     expected = {}  # parent id -> how many nodes hand it a share
     for _, pid in dict.fromkeys((id(c), id(p)) for c, p, _ in edges):
         expected[pid] = expected.get(pid, 0) + 1
-    terms, done = {id(root): [(steps[0][1], steps[0][1])]}, set()  # id -> [(share, running sum)]
+    terms, done = {id(root): _Sum()}, set()  # id -> the gradient so far
+    terms[id(root)].add(steps[0][1])
     grad_text, labels, titles = {}, {}, dict(frames[0].titles)
     loss = str(root.name) if root.name and "\n" not in str(root.name) else "loss"
     framed = [k for k, (node, _, _) in enumerate(steps) if id(node) in shown][:max_frames or max_nodes]
     framed_set = set(framed)
     for k, (node, g, start) in enumerate(steps):
         done.add(id(node))
-        grad_text[id(node)] = _grad_text(terms[id(node)], True)
+        if id(node) in shown:
+            grad_text[id(node)] = terms[id(node)].text(True)
         shares, flow, said, added = {}, set(), [], []
         for _, parent, c in edges[start:ends[k]]:  # w·w hands w two shares: w's one share is their sum
             share = shares.get(id(parent), (parent, None))[1]
             shares[id(parent)] = (parent, c if share is None else share + c)
         for pid, (parent, c) in shares.items():
-            before = terms.setdefault(pid, [])
-            before.append((c, c if not before else before[-1][1] + c))  # the walk's own order of additions
-            complete = len(before) == expected[pid]
-            grad_text[pid] = _grad_text(before, complete)
+            before = terms.setdefault(pid, _Sum())
+            before.add(c)
+            added.append((names[pid], c))
+            if id(node) not in shown or pid not in shown:
+                continue  # an edge outside the picture: its share counts, nothing is drawn
+            complete = before.count == expected[pid]
+            grad_text[pid] = before.text(complete)
             ids = [edge_id(names[id(node)], i) for i, p in enumerate(node.parents) if p is parent]
             flow.update(ids)
             labels[ids[0]] = _edge_text(node, node.parents.index(parent), g, c)
             titles[ids[0]] = f"contribution to {name(parent)}:\n{_full(c)}"
-            if pid in shown:
-                titles[names[pid]] = f"data {_full(parent.data)}\ngrad{'' if complete else ' so far'} " \
-                                     f"{_full(before[-1][1])}"
+            titles[names[pid]] = f"data {_full(parent.data)}\ngrad{'' if complete else ' so far'} {_full(before.total)}"
             said.append(f"∂{loss}/∂{_wrt(name(parent))} += {labels[ids[0]]}")
-            added.append((names[pid], c))
         flow.add(edge_id(names[id(node)], "out"))
         if k not in framed_set and k != len(steps) - 1:
             continue
@@ -164,7 +177,7 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None):
         else:
             caption = f"step {len(frames)}: ∂{loss}/∂{_wrt(who)} = {grad_text[id(node)][5:]} is complete: {who} is a " \
                       f"{_kind(node)}, nothing above it"
-        pending = frozenset(i for i, t in terms.items() if i not in done and len(t) < expected.get(i, 0))
+        pending = frozenset(i for i in shown if i in terms and i not in done and terms[i].count < expected.get(i, 0))
         frames.append(Frame(len(frames), names[id(node)] if id(node) in shown else "", caption, dict(grad_text),
                             pending, frozenset(flow), dict(labels), dict(titles), added))
     return order, frames

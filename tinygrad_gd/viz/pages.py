@@ -24,7 +24,8 @@ from .render import SVG, _render_bytes, _write_atomic, sanitise
 _STYLE = """body{font-family:sans-serif;margin:1em;font-size:15px}
 #caption{font-family:monospace;margin:.6em 0;font-size:15px;min-height:2.6em;white-space:pre-wrap}
 .controls button{font-size:15px} .controls input{width:22em;vertical-align:middle}
-.row{display:flex;gap:1.5em;align-items:flex-start} .graph{overflow:auto;max-width:100%;flex:1;min-width:0}
+.row{display:flex;gap:1.5em;align-items:flex-start}
+.graph{overflow:auto;max-width:100%;max-height:80vh;flex:1;min-width:0}
 .legend{color:#444;font-size:14px} .header{font-size:15px;margin:.3em 0} .header code{font-size:15px}
 .edge text{visibility:hidden} .edge.known text{visibility:visible}
 .edge .tail{visibility:hidden} .edge.flow .tail{visibility:visible} .edge.flow .head{visibility:hidden}
@@ -32,7 +33,8 @@ _STYLE = """body{font-family:sans-serif;margin:1em;font-size:15px}
 .edge.flow text{fill:#d62728;font-weight:bold}
 .node.hot>polygon,.node.hot>ellipse{fill:#ffd6cc;stroke:#d62728;stroke-width:3}
 .node.pending>polygon{stroke:#e6850e;stroke-width:2.5;stroke-dasharray:5 3}
-.marker{fill:#777;cursor:pointer} .marker.current{fill:#d62728} .marker.later{opacity:.2} .segment.later{visibility:hidden}
+.marker{fill:#777;cursor:pointer} .marker.current{fill:#d62728} .marker.later{opacity:.2}
+.segment.later{visibility:hidden}
 .runs button.on{font-weight:bold;border:2px solid #d62728} .chart{display:none} .chart.on{display:block}
 """
 
@@ -64,6 +66,12 @@ function show() {
   document.querySelectorAll(".chart.on .marker").forEach(m => {
     const s = Number(m.dataset.step); m.classList.toggle("later", s > k); m.classList.toggle("current", s === k); });
   document.querySelectorAll(".chart.on .segment").forEach(m => m.classList.toggle("later", Number(m.dataset.step) > k));
+  const box = document.querySelector(".graph");  // the walk's node in view: the graph scrolls, the page stays
+  if (f.h && $(f.h) && box) {
+    const r = $(f.h).getBoundingClientRect(), b = box.getBoundingClientRect();
+    box.scrollLeft += r.left + r.width / 2 - b.left - b.width / 2;
+    box.scrollTop += r.top + r.height / 2 - b.top - b.height / 2;
+  }
   $("caption").textContent = f.c;
   $("count").textContent = "frame " + k + " of " + (frames.length - 1);
   document.body.dataset.frame = k; document.body.dataset.highlight = f.h || ""; document.body.dataset.run = run;
@@ -147,9 +155,9 @@ def backprop_html(root, path, max_nodes=MAX_NODES, title="Backpropagation, one n
     order, frames = walk_frames(root, max_nodes, max_frames)
     names = {id(node): f"n{i}" for i, node in enumerate(order)}
     drawn = {f.key for f in frames} | {names[i] for f in frames for i in f.grad_text}
-    layout = {i: _widest([f.grad_text.get(i, "grad ?") for f in frames]) for i in names}
+    layout = {i: _widest([f.grad_text.get(i, "grad ?") for f in frames]) for i in frames[-1].grad_text}
     dot = _build(root, order, layout, max_nodes=max_nodes, rankdir=rankdir, labels=frames[-1].labels, layout=True)
-    base = {names[id(n)]: ["grad ?"] for n in order if n.requires_grad}
+    base = {names[i]: ["grad ?"] for i in layout}
     diffs, before = [], {}
     for f in frames:
         fields = {names[i]: [t] for i, t in f.grad_text.items() if before.get(i) != t and names[i] in drawn}
