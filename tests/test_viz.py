@@ -153,7 +153,7 @@ def test_tensor_contributions_are_the_arrays_backward_adds():
     by_hand = [np.full((3, 2), hidden.sum()), x.data.T @ ((1 - hidden ** 2) * w.data.sum())]
     assert len(into_w) == 2 and all(np.allclose(c, h) for c, h in zip(sorted(into_w, key=np.sum),
                                                                          sorted(by_hand, key=np.sum), strict=True))
-    assert np.array_equal(into_w[0] + into_w[1], w.grad)  # exactly what backward() added up, in its order
+    assert np.array_equal(into_w[0] + into_w[1], w.grad.data)  # exactly what backward() added up, in its order
     last = frames[-1]
     matmul = [label for e, label in last.labels.items() if label.startswith("xᵀ·G")]
     assert matmul and "(3, 2)" in matmul[0]  # the rule named, the first entries and the shape: no fake scalar
@@ -171,7 +171,7 @@ def test_frames_leave_grad_alone_and_end_at_backward():
     assert records(last) == records(viz.to_dot(loss))
     assert all(np.array_equal(b, n.grad) if b is not None else n.grad is None
                for b, n in zip(before, topological_order(loss), strict=True))
-    assert w.grad == 6.0
+    assert w.grad.item() == 6.0
 
 
 @pytest.mark.parametrize("name", HOSTILE + ["line one\nline two", "tab\there\x00nul"])
@@ -254,7 +254,7 @@ class Hiker:
 
     def step(self):
         for p in self.params:
-            p.data = p.data - self.lr * p.grad
+            p.data = p.data - self.lr * p.grad.data
 
 
 def test_descent_html_one_and_two_variables(tmp_path):

@@ -13,12 +13,13 @@ computes with them. It neither backpropagates nor steps: `parameters()` is the l
 """
 
 import os
-import tempfile
 
 import numpy as np
 
-from ..ops import IM2COL, LINEAR
-from ..value import Value, apply, no_grad
+from ..atomic import commit, write_file
+from ..ops import LINEAR
+from ..value import Value, apply
+from . import files
 
 
 def _as_value(x):
@@ -29,13 +30,6 @@ def _count(n, name):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"{name} must be a positive int, not {n!r}")
     return int(n)
-
-
-def _pair(k, name):
-    k = (k, k) if isinstance(k, (int, np.integer)) else tuple(k)
-    if len(k) != 2 or any(not isinstance(n, (int, np.integer)) or n < 1 for n in k):
-        raise ValueError(f"{name} must be a positive int or a pair of them, not {k!r}")
-    return k
 
 
 class Parameter(Value):
@@ -200,10 +194,29 @@ class Module:
         if not hasattr(state, "keys"):
             raise TypeError(f"state must be a dict of arrays (from state_dict()), not {type(state).__name__}")
         entries = self._state_entries()
-        missing, unexpected = sorted(set(entries) - set(state)), sorted(set(state) - set(entries))
-        mismatched = [f"{k}: file {np.shape(state[k])}, model {np.shape(getattr(x, 'data', x))}"
+        missing, unexpected = self._check_state({k: np.shape(v) for k, v in state.items()}, strict)
+        new, writes = {}, []
+        for k, (_, _, x) in entries.items():  # may raise (text, complex numbers): nothing is written yet
+            if k in state:
+                new[k] = _loaded(state[k], x, k, f"cannot load state into {type(self).__name__}")
+        for k, array in new.items():  # all written in one move: Ctrl-C leaves the old weights or the new
+            module, attribute, x = entries[k]
+            if isinstance(x, Value):  # a graph built from the old numbers must not be backpropagated any more
+                writes += [(setattr, x, "data", array[()] if array.ndim == 0 else array),
+                           (setattr, x, "version", x.version + 1)]
+            else:
+                writes.append((setattr, module, attribute, array))
+        commit(writes)
+        return missing, unexpected
+
+    def _check_state(self, shapes, strict=True):
+        """Compare {key: shape} of a state with this module's; raise naming every problem, else return
+        (missing_keys, unexpected_keys)."""
+        entries = self._state_entries()
+        missing, unexpected = sorted(set(entries) - set(shapes)), sorted(set(shapes) - set(entries))
+        mismatched = [f"{k}: file {shapes[k]}, model {np.shape(getattr(x, 'data', x))}"
                       for k, (_, _, x) in entries.items()
-                      if k in state and np.shape(state[k]) != np.shape(getattr(x, "data", x))]
+                      if k in shapes and tuple(shapes[k]) != np.shape(getattr(x, "data", x))]
         problems = []
         if strict:
             problems += [f"missing keys {missing}"] * bool(missing)
@@ -211,21 +224,6 @@ class Module:
         problems += [f"shape mismatch ({'; '.join(mismatched)})"] * bool(mismatched)
         if problems:
             raise ValueError(f"cannot load state into {type(self).__name__}: {', '.join(problems)}")
-        new = {}
-        for k, (_, _, x) in entries.items():  # may raise (text in a file): nothing is written yet
-            if k in state:
-                try:
-                    new[k] = np.array(state[k], dtype=getattr(x, "dtype", None) or np.asarray(x).dtype)
-                except (TypeError, ValueError) as error:
-                    raise ValueError(f"cannot load state into {type(self).__name__}: {k}: {error}") from None
-        with no_grad():
-            for k, array in new.items():
-                module, attribute, x = entries[k]
-                if isinstance(x, Value):
-                    x.data = array[()] if array.ndim == 0 else array
-                    x.version += 1  # a graph built from the old numbers must not be backpropagated any more
-                else:
-                    setattr(module, attribute, array)
         return missing, unexpected
 
     def __repr__(self):
@@ -340,17 +338,6 @@ class Sigmoid(Module):
         return _as_value(x).sigmoid()
 
 
-class Flatten(Module):
-    """(N, ...) -> (N, everything else): from images to the vectors a Linear layer takes."""
-
-    def forward(self, x):
-        x = _as_value(x)
-        if x.ndim < 2:
-            raise ValueError(f"Flatten keeps the batch axis and flattens the rest, so it needs (N, ...) input with "
-                             f"at least 2 axes, got shape {x.shape}")
-        return x.reshape(x.shape[0], -1)
-
-
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 
 
@@ -375,100 +362,63 @@ class MLP(Sequential):
         super().__init__(*layers[:-1])
 
 
-class Conv2d(Module):
-    """2-d convolution (PyTorch's cross-correlation) on NCHW images, as one matrix product.
-
-    im2col copies every kernel-sized patch into a row: (N, C, H, W) -> (N·OH·OW, C·kh·kw). Multiplying by the
-    weights reshaped to (C·kh·kw, out_channels) computes all outputs at once; backprop flows through the
-    matmul, and through IM2COL's rule (col2im) back to the pixels. Init as PyTorch: uniform in ±1/√(C·kh·kw).
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
-        in_channels, out_channels = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        if not isinstance(stride, (int, np.integer)) or stride < 1:
-            raise ValueError(f"stride must be a positive int, not {stride!r}")
-        if not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise ValueError(f"padding must be a non-negative int, not {padding!r}")
-        self.in_channels, self.out_channels, self.stride, self.padding = in_channels, out_channels, stride, padding
-        rng = np.random.default_rng(rng)
-        bound = 1 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
-        self.weight = _uniform(rng, bound, (out_channels, in_channels, *self.kernel_size), "weight")
-        self.bias = _uniform(rng, bound, (out_channels,), "bias") if bias else None
-
-    def forward(self, x):
-        x = _as_value(x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"Conv2d expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
-        _fits("Conv2d", self.kernel_size, x.shape, self.padding)
-        cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
-        n, oh, ow = cols.shape[:3]
-        out = cols.reshape(n * oh * ow, -1) @ self.weight.reshape(self.out_channels, -1).T
-        if self.bias is not None:
-            out = out + self.bias
-        return out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
-
-    def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}")
+def _loaded(value, x, key, where):
+    """`value` as an array of x's dtype: real numbers only (a float weight takes floats; an int or bool buffer
+    takes ints or bools), never a cast that drops an imaginary part or turns text or dates into numbers."""
+    array = np.asarray(value)
+    target = np.asarray(getattr(x, "data", x)).dtype
+    fits = array.dtype.kind in ("f" if target.kind == "f" else "iub") and array.dtype.fields is None
+    if not fits:
+        raise ValueError(f"{where}: {key} has dtype {array.dtype}, but the model's {key} is {target}"
+                         f"{' (real numbers)' if target.kind == 'f' else ''}")
+    return np.array(array, dtype=target)
 
 
-def _fits(layer, kernel_size, shape, padding):
-    size = (shape[2] + 2 * padding, shape[3] + 2 * padding)
-    if kernel_size[0] > size[0] or kernel_size[1] > size[1]:
-        raise ValueError(f"{layer}: the {kernel_size[0]}x{kernel_size[1]} kernel is larger than the "
-                         f"{size[0]}x{size[1]} image (input {shape}, padding {padding}); use a smaller kernel or "
-                         f"more padding")
-
-
-class MaxPool2d(Module):
-    """The largest value in each kernel-sized window (stride defaults to the kernel size: no overlap).
-
-    Built from the same im2col as Conv2d, then `max` over each patch; on ties the gradient is shared equally
-    (PyTorch gives it all to the first maximum).
-    """
-
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")  # per axis, as PyTorch
-
-    def forward(self, x):
-        x = _as_value(x)
-        if x.ndim != 4:
-            raise ValueError(f"MaxPool2d expects input of shape (N, C, H, W), got {x.shape}")
-        _fits("MaxPool2d", self.kernel_size, x.shape, 0)
-        (sh, sw) = self.stride
-        cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=sh if sh == sw else 1, padding=0)
-        if sh != sw:  # im2col has one stride for both axes: take every patch, then keep every sh-th row, sw-th column
-            cols = cols[:, ::sh, ::sw]
-        n, oh, ow, c = cols.shape[:4]
-        return cols.reshape(n, oh, ow, c, -1).max(axis=-1).transpose(0, 3, 1, 2)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+def _is_safetensors(path):
+    return os.fspath(path).lower().endswith(".safetensors")
 
 
 def save(module, path):
-    """Write the module's weights to an .npz file, atomically: a failed save leaves no partial file behind."""
-    path = os.fspath(path)
+    """Write the module's weights and buffers, atomically: a failed save leaves no partial file behind.
+
+    The format follows the extension: `.safetensors` (the format PyTorch's ecosystem loads without pickle,
+    `safetensors.torch.load_file`, with PyTorch's key names), anything else `.npz`. Returns the path. The file
+    gets the permissions of the file it replaces, or those of the umask (atomic.write_file).
+    """
     state = module.state_dict()
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **state)
-        os.replace(temp, path)  # atomic on one file system: readers see the old file or the new, never half
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    if _is_safetensors(path):
+        data = files.safetensors_numpy().save({k: np.array(v, order="C") for k, v in state.items()})  # keeps 0-d
+        return write_file(path, data)
+    return write_file(path, lambda file: np.savez(file, **state))
 
 
 def load(module, path):
-    """Read weights saved by `save` into `module` (no pickles); names and shapes must match, else nothing changes."""
-    with np.load(os.fspath(path), allow_pickle=False) as f:
-        state = {name: f[name] for name in f.files}
+    """Read weights saved by `save` (or by PyTorch's `safetensors.torch.save_file`) into `module`.
+
+    Names and shapes must match, else nothing changes and the error names every missing, unexpected or
+    mis-shaped key. Each entry's header (key, shape, dtype, size) is checked before its numbers are read, so a
+    file holding an unexpected or oversized array is refused without reading it; every refusal names the file.
+    """
+    path = os.fspath(path)
+    headers = files.read_headers(path)
     try:
-        module.load_state_dict(state)
+        module._check_state({key: shape for key, (_, shape) in headers.items()})
+        module.load_state_dict(files.read_arrays(path, headers))
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     return module
+
+
+# The rest of the package (after Module, which it builds on): PyTorch's names, all reachable as nn.<Name>.
+from . import functional  # noqa: E402, F401, I001
+from .activation import (  # noqa: E402, F401
+    ELU, GELU, Hardtanh, Identity, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax, Softplus, Softsign,
+)
+from .layers import (  # noqa: E402, F401
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Flatten, LayerNorm,
+    MaxPool2d, Unflatten,
+)
+from . import init, utils  # noqa: E402, F401
+from .loss import (  # noqa: E402, F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)

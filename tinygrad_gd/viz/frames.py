@@ -130,7 +130,7 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None):
     if not root.requires_grad:
         return order, frames
     edges, steps = [], []
-    for node, g in walk(root, np.ones(root.shape, root.dtype)[()], edges):
+    for node, g in walk(root, np.ones(root.shape, root.dtype)[()], edges=edges):
         steps.append((node, g, len(edges)))  # this node's contributions are appended after it is yielded
     ends = [start for _, _, start in steps[1:]] + [len(edges)]
     expected = {}  # parent id -> how many nodes hand it a share
