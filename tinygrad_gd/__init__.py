@@ -14,11 +14,13 @@ Updated Weight: 4.4
 
 import importlib
 
+from .autograd import grad
 from .value import Tensor, Value, concatenate, is_grad_enabled, no_grad, stack, where
 
-__all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "stack", "where"]
+__all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "stack", "where", "grad"]
 __version__ = "0.1.0"
-_SUBMODULES = {"backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent", "quant"}
+_SUBMODULES = {"autograd", "backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent",
+               "quant"}
 
 
 def __getattr__(name):
