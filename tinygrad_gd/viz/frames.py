@@ -152,8 +152,9 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None, qualnames=None):
     terms[id(root)].add(steps[0][1])
     grad_text, labels, titles = {}, {}, dict(frames[0].titles)
     loss = str(root.name) if root.name and "\n" not in str(root.name) else "loss"
-    framed = [k for k, (node, _, _) in enumerate(steps) if id(node) in shown][:max_frames or max_nodes]
-    framed_set = set(framed)
+    framed, limit = [k for k, (node, _, _) in enumerate(steps) if id(node) in shown], max_frames or max_nodes
+    framed = framed if len(framed) <= limit else framed[:max(limit - 1, 1)]  # the last frame sums up the rest
+    framed_set, unseen = set(framed), 0
     for k, (node, g, start) in enumerate(steps):
         done.add(id(node))
         if id(node) in shown:
@@ -178,6 +179,7 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None, qualnames=None):
             said.append(f"∂{loss}/∂{_wrt(name(parent))} += {labels[ids[0]]}")
         flow.add(edge_id(names[id(node)], "out"))
         if k not in framed_set and k != len(steps) - 1:
+            unseen += 1
             continue
         who = name(node)
         if k not in framed_set:  # the last step, beyond the frames drawn
@@ -189,6 +191,9 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None, qualnames=None):
         else:
             caption = f"step {len(frames)}: ∂{loss}/∂{_wrt(who)} = {grad_text[id(node)][5:]} is complete: {who} is a " \
                       f"{_kind(node)}, nothing above it"
+        if unseen and k in framed_set:
+            caption = f"({unseen} step{'s' * (unseen > 1)} of the walk outside the picture before this one) {caption}"
+        unseen = 0
         pending = frozenset(i for i in shown if i in terms and i not in done and terms[i].count < expected.get(i, 0))
         frames.append(Frame(len(frames), names[id(node)] if id(node) in shown else "", caption, dict(grad_text),
                             pending, frozenset(flow), dict(labels), dict(titles), added))
