@@ -423,3 +423,24 @@ def test_a_model_graph_has_qualified_names_and_a_box_per_layer():
     box = source.split("subgraph cluster_0")[1].split("}")[0]
     assert "linear" in box and box.count("[label=") == 4  # weight, bias, the linear op and its output
     assert viz.to_svg(viz.to_dot(loss, model=model)).count('class="cluster"') == 3
+
+
+def test_a_shared_input_is_drawn_again_beyond_three_uses_and_pages_are_capped(tmp_path):
+    w = Value(1.01, requires_grad=True, name="w")
+    y = w
+    for _ in range(99):
+        y = y * w  # w*w*…*w, 100 factors: Graphviz lays out 100 edges into one node super-linearly
+    source = viz.to_dot(y).source
+    fan = re.findall(r"^\t(\S+) -> ", source, re.M)
+    assert max(fan.count(name) for name in set(fan)) <= viz.dot.SHARED_USES  # no node feeds more than 3 edges
+    assert len(re.findall(r'^\t"n0@\S+" \[label=w ', source, re.M)) >= 90  # w again beside each use, by name
+    x = Value(0.0, requires_grad=True, name="x")
+    for _ in range(300):
+        x = x + w
+    page = viz.backprop_html(x, tmp_path / "chain.html", max_nodes=40).read_text()
+    frames = re.findall(r'\{"c":"(.*?)"', page)
+    assert len(frames) <= 41 and "(262 steps of the walk outside the picture before this one)" in frames[-1]
+    assert "grad 1 + 1 + … (300 paths) = 300" in page  # w's whole sum, from the walk's 300 shares
+    capped = viz.backprop_html(x, tmp_path / "capped.html", max_frames=10).read_text()
+    frames = re.findall(r'\{"c":"(.*?)"', capped)
+    assert len(frames) == 11 and frames[-1].startswith("the last 293 steps of the walk")
