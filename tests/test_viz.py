@@ -356,7 +356,7 @@ def test_descent_page_names_formula_optimizer_and_the_arithmetic(tmp_path):
 def test_descent_loss_axis_starts_at_the_curves_bottom(tmp_path):
     page = viz.descent_html(lambda w: (w - 2) ** 2, 5.0, lambda ps: Hiker(ps, lr=1.1), 20, tmp_path / "d.html")
     chart = re.search(r'<svg xmlns="http://www.w3.org/2000/svg" width="400".*?</svg>', page.read_text()).group()
-    ticks = [float(t) for t in re.findall(r'text-anchor="end">([-\d.e+]+)</text>', chart)]
+    ticks = [float(t.replace(",", "")) for t in re.findall(r'text-anchor="end">([-\d.,e+]+)</text>', chart)]
     assert ticks[0] == 0 and ticks[-1] >= 10000  # the worst loss shows, and the axis starts at the bottom
     assert "minimum ≈ w = 2" in chart  # the curve's lowest point is marked
 

@@ -72,7 +72,8 @@ class _Names:
 
     def _make(self, node, depth):
         if id(node) in self.qualnames or node.name:
-            return str(self.qualnames.get(id(node), node.name)).replace("\n", " ")
+            text = str(self.qualnames.get(id(node), node.name)).replace("\n", " ")
+            return text if len(text) <= 20 else text[:16] + "…"  # a caption names it; the box shows it whole
         if node.grad_fn is None:
             return _numbers(node.data) if np.size(node.data) == 1 else "weight" if node.requires_grad else "input"
         if depth < 0:
