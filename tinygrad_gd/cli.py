@@ -41,11 +41,14 @@ def add_descend_parser(commands):
     descend.add_argument("expression", help='the loss, e.g. "(w - 2) ** 2" (quote it)')
     descend.add_argument("start", nargs="*", metavar="NAME=VALUE",
                          help="starting values, e.g. w=5 (a variable left out starts at a random point, see --seed)")
-    descend.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
+    descend.add_argument("--lr", type=float, help="learning rate (default 0.1; 1, the full step, for newton)")
     descend.add_argument("--steps", type=int, default=20, help="number of steps (default 20)")
-    descend.add_argument("--optimizer", choices=list(BY_NAME), default="sgd")
+    descend.add_argument("--optimizer", choices=[*BY_NAME, "newton"], default="sgd",
+                         help="the hiker (newton divides each slope by the curvature the map computes)")
     descend.add_argument("--momentum", type=float, help="momentum for momentum/nesterov (default 0.9), sgd, rmsprop")
     descend.add_argument("--show-state", action="store_true", help="show what the optimizer carries per step")
+    descend.add_argument("--show-curvature", action="store_true",
+                         help="show f'' (λmax for several variables) per step and the critical learning rate 2/f''")
     descend.add_argument("--seed", type=int, help="seed for the random starting values")
     descend.add_argument("--plot", metavar="FILE.png", help="save the loss curve and the path (needs matplotlib)")
     descend.add_argument("--html", metavar="OUT.html",
@@ -62,15 +65,19 @@ def run_descend(args, out=None):
         raise ValueError(f"Invalid steps: {args.steps} (at least 1)")
     if args.plot:
         figure_class()  # a missing matplotlib is said before the table, not after it
+    if args.html and args.optimizer == "newton":
+        raise ValueError("--html replays plain optimizer steps; newton's step needs the curvature: leave out --html")
     for path in (args.plot, args.html):  # before the table is printed, not after
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise FileNotFoundError(f"cannot write {path}: the folder {os.path.dirname(os.path.abspath(path))} "
                                     f"does not exist")
     expression = parse(args.expression)
+    if args.lr is None:
+        args.lr = 1.0 if args.optimizer == "newton" else 0.1
     records = descend(expression, parse_assignments(args.start), args.optimizer, args.lr, args.steps,
                       args.momentum, args.seed)
     print(f"{args.optimizer} on {expression.source} with lr {args.lr:g}", file=out)
-    print(format_table(records, args.show_state), file=out)
+    print(format_table(records, args.show_state, args.show_curvature), file=out)
     print(verdict(records).message, file=out)
     if args.plot:
         print(f"plot saved to {plot_descent(records, expression, args.plot)}", file=out)

@@ -15,7 +15,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from . import optim
+from . import autograd, optim
 from .expr import Expression, ExpressionError, parse
 from .value import Value
 
@@ -26,6 +26,8 @@ class Step:
 
     `state` maps each variable to the optimizer's state after the step taken from this point (PyTorch's keys,
     plus `update`, the distance moved); the last row's point is where the descent stopped, so its state is empty.
+    `curvature` is the engine's own second derivative there: f'' for one variable, else λmax, the Hessian's
+    largest eigenvalue. Plain descent is stable near this point only for lr < 2/curvature.
     """
 
     step: int
@@ -33,6 +35,7 @@ class Step:
     loss: float
     grads: dict
     state: dict = field(default_factory=dict)
+    curvature: float = field(default=math.nan, compare=False)
 
 
 def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None):
@@ -51,7 +54,12 @@ def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None,
               for name in expression.variables}
     if not params:
         raise ExpressionError(f"{expression.source!r} has no variables to descend on")
-    hiker = optim.make_optimizer(optimizer, list(params.values()), lr, momentum)
+    if optimizer == "newton":  # not in optim.BY_NAME: its step needs the curvature, which `train` does not compute
+        if momentum is not None:
+            raise ValueError("Invalid momentum: newton has no momentum setting")
+        hiker = optim.Newton(list(params.values()), lr=lr)
+    else:
+        hiker = optim.make_optimizer(optimizer, list(params.values()), lr, momentum)
     records = []
     with np.errstate(all="ignore"):  # an overflow, a log(-1) or a 1/0 is reported by verdict(), not by warnings
         for k in range(steps + 1):
@@ -65,15 +73,37 @@ def _take_step(k, steps, expression, params, hiker, records):
     hiker.zero_grad()
     loss = expression(**params)
     loss.backward()
+    hessian = _hessian(expression, params)
     record = Step(k, {n: p.item() for n, p in params.items()}, float(loss.item()),
-                  {n: float(p.grad) for n, p in params.items()})
+                  {n: float(p.grad) for n, p in params.items()},
+                  curvature=float(np.linalg.eigvalsh(hessian).max()) if np.all(np.isfinite(hessian)) else math.nan)
     records.append(record)
     if k == steps or not math.isfinite(record.loss):
         return True
-    hiker.step()
+    if isinstance(hiker, optim.Newton):
+        hiker.step(lambda: (loss, hessian))  # the map computed the curvature; the hiker only reads it
+    else:
+        hiker.step()
     record.state = {n: {**_plain(hiker.state.get(p, {})), "update": record.values[n] - p.item()}
                     for n, p in params.items()}
     return False
+
+
+def _hessian(expression, params):
+    """The (n, n) matrix of second derivatives at the current point, by the map run twice (autograd.hessian)."""
+    names = list(params)
+    point = [p.item() for p in params.values()]
+    return autograd.hessian(lambda v: expression(**{n: v[i] for i, n in enumerate(names)}), point).data.reshape(
+        len(names), len(names))
+
+
+def _critical(records):
+    """What the engine's second derivative says about the learning rate, where it has one to say."""
+    c = records[0].curvature
+    if not (math.isfinite(c) and c > 0):
+        return ""
+    what = "f''" if len(records[0].values) == 1 else "λmax"
+    return f" ({what} = {c:.3g} at the start, so plain descent is stable only for lr < 2/{what} = {2 / c:.3g})"
 
 
 def _norm(grads):
@@ -86,7 +116,7 @@ def _plain(state):
 
 @dataclass
 class Verdict:
-    kind: str  # "converged", "oscillated", "diverged", "still descending", "undefined" or "flat"
+    kind: str  # "converged", "oscillated", "diverged", "still descending", "undefined", "flat" or "maximum"
     message: str
 
 
@@ -96,7 +126,9 @@ def verdict(records):
 
     Two outcomes are not the learning rate's doing, and say so: "undefined" (the loss or its slope is not a
     number at the starting point, e.g. log of a negative number) and "flat" (the slope is 0 where the hiker
-    starts, so it never moves: a minimum, a saddle or a flat stretch such as relu below 0).
+    starts, so it never moves: a minimum, a saddle or a flat stretch such as relu below 0). A third is the
+    engine's own second derivative speaking: "maximum" (the slope went to 0 where the loss curves down, which is
+    where Newton's method heads on a non-convex function).
     """
     losses = [r.loss for r in records]
     first, last, n = losses[0], losses[-1], len(records) - 1
@@ -115,10 +147,17 @@ def verdict(records):
                                        f"at step {before.step} was not finite ({_slopes(before)}): the formula is "
                                        f"infinitely steep there, so any step from it is infinite")
         return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} "
-                                   f"(from {first:.6g} at step 0): learning rate too large")
+                                   f"(from {first:.6g} at step 0): learning rate too large{_critical(records)}")
+    end, start_slope = records[-1], _norm(records[0].grads)
+    if end.curvature < 0 and 0 < start_slope and _norm(end.grads) <= max(start_slope / 50, 1e-8):
+        what = "f''" if len(end.values) == 1 else "λmax"
+        return Verdict("maximum", f"maximum: the slope is {_norm(end.grads):.3g} at {where} but the loss curves down "
+                                  f"there ({what} = {end.curvature:.3g} < 0): a top, not a valley (loss {first:.6g} "
+                                  f"-> {last:.6g}). Newton seeks where the slope is 0; descent would go downhill")
     if last > first:
         return Verdict("diverged", f"diverged: the loss grew from {first:.6g} to {last:.6g} in {n} steps, ending at "
-                                   f"{where}: learning rate too large (each step overshoots by more than it gains)")
+                                   f"{where}: learning rate too large (each step overshoots by more than it gains)"
+                                   f"{_critical(records)}")
     slope = [_norm(r.grads) for r in (records[0], records[-1])]
     if slope[0] == 0:
         return Verdict("flat", f"flat: the slope is 0 at the starting point {start}, so the hiker never moves (a "
@@ -130,7 +169,8 @@ def verdict(records):
         trend = (f"converging (loss {first:.6g} -> {last:.6g}), now at {where}" if last < 0.99 * first
                  else f"without getting closer, loss stuck near {last:.6g}")
         return Verdict("oscillated", f"oscillated: the slope changed sign in {flips} of {n} steps, overshooting "
-                                     f"the minimum back and forth, {trend}; a smaller learning rate goes straight")
+                                     f"the minimum back and forth, {trend}; a smaller learning rate goes straight"
+                                     f"{_critical(records)}")
     gain = first - last
     if gain > 0 and (slope[1] <= slope[0] / 50 or slope[1] < 1e-8):  # the ground has flattened 50-fold
         close = next(r.step for r in records if r.loss - last <= 0.01 * gain)
@@ -150,8 +190,9 @@ STATE_LABELS = {"momentum_buffer": "buf", "exp_avg": "m", "exp_avg_sq": "v", "ma
                 "square_avg": "sq_avg", "grad_avg": "g_avg", "sum": "sum", "update": "moved"}
 
 
-def format_table(records, show_state=False):
-    """The record as a text table: step, each variable, loss, each slope (and, if asked, the hiker's state).
+def format_table(records, show_state=False, show_curvature=False):
+    """The record as a text table: step, each variable, loss, each slope (and, if asked, the hiker's state, and
+    the curvature with its critical learning rate 2/f'': plain descent near that point is stable below it).
 
     With `show_state`, `moved` is the distance the variable moved in that step: for Adam, the bias-corrected step
     lr·m̂/(√v̂ + ε), where m̂ = m/(1 − β₁ᵗ) and v̂ = v/(1 − β₂ᵗ) come from the m and v shown beside it.
@@ -162,7 +203,13 @@ def format_table(records, show_state=False):
               *[f"{STATE_LABELS[k]} {n}" for n in names for k in keys]]
     rows = [[str(r.step), *[f"{r.values[n]:.6g}" for n in names], f"{r.loss:.6g}",
              *[f"{r.grads[n]:.6g}" for n in names],
-             *[f"{r.state[n][k]:.6g}" if r.state else "" for n in names for k in keys]] for r in records]
+             *[f"{r.state[n][k]:.6g}" if r.state else "" for n in names for k in keys],
+             *([f"{r.curvature:.4g}", f"{2 / r.curvature:.4g}" if r.curvature > 0 else "none"]
+               if show_curvature else [])]
+            for r in records]
+    if show_curvature:
+        what = "f''" if len(names) == 1 else "λmax"
+        header += [what, f"2/{what}"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
                      for row in [header, *rows])
