@@ -10,6 +10,8 @@ Data is a NumPy array; a 0-d result is held as a NumPy scalar (np.float64 or np.
 """
 
 import contextlib
+import copy
+import itertools
 import operator
 import threading
 
@@ -197,7 +199,9 @@ class Value:
         return self.data.item()
 
     def numpy(self):
-        """The data as a NumPy array (shared, not copied, as in PyTorch)."""
+        """The data as a NumPy array (shared, not copied, as in PyTorch, which refuses it for a weight too)."""
+        if self.requires_grad:  # a write through the shared array would bypass the version check of backward
+            raise RuntimeError("Can't call numpy() on a Value that requires grad. Use .detach().numpy() instead.")
         return np.asarray(self.data)
 
     def tolist(self):
@@ -226,6 +230,25 @@ class Value:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d Value: it holds one number, not a sequence")
         return len(self.data)
+
+    def __iter__(self):  # without it, Python iterates a 0-d Value by indexing until IndexError: list() gave []
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d Value: it holds one number (use .item())")
+        return (self[i] for i in range(len(self.data)))
+
+    def __contains__(self, x):  # PyTorch's rule: `x in v` is whether any element equals x
+        return bool(np.any(self.data == _raw(x)))
+
+    def __deepcopy__(self, memo):
+        """copy.deepcopy without recursion (a 100,000-deep graph): nodes copied parents first; ops are shared."""
+        for node in backprop.topological_order(self):
+            if id(node) not in memo:
+                new = memo[id(node)] = Value.__new__(Value)
+                for slot in Value.__slots__[:-1]:  # not __weakref__
+                    x = getattr(node, slot)
+                    setattr(new, slot, tuple(memo[id(p)] for p in x) if slot == "parents" else
+                            x if slot == "grad_fn" else copy.deepcopy(x, memo))
+        return memo[id(self)]
 
     def __bool__(self):
         return bool(self.data)  # NumPy refuses for more than one element, which is the honest answer
@@ -305,10 +328,10 @@ class Value:
         return apply(ops.NEG, self)
 
     def __matmul__(self, other):
-        return apply(ops.MATMUL, self, _constant(other, self))
+        return apply(ops.MATMUL, *_matrices(self, _constant(other, self)))
 
     def __rmatmul__(self, other):
-        return apply(ops.MATMUL, _constant(other, self), self)
+        return apply(ops.MATMUL, *_matrices(_constant(other, self), self))
 
     # Comparisons give plain NumPy boolean masks: a mask is a constant and carries no gradient.
     def __lt__(self, other):
@@ -477,6 +500,13 @@ class _FILL:  # the one thing fill_ needs of an Op: a forward, for 0-d data (rep
     forward = staticmethod(lambda data, value: np.where(True, value, data))
 
 
+def _matrices(x, y):
+    if x.ndim == 0 or y.ndim == 0:  # NumPy's error is a TypeError about numpy.float64; PyTorch's names the rule
+        raise ValueError(f"matmul (@) needs arrays of at least 1 axis, but got shapes {x.shape} and {y.shape}; "
+                         f"multiply numbers with *")
+    return x, y
+
+
 def _raw(x):
     return x.data if isinstance(x, Value) else x
 
@@ -492,7 +522,8 @@ def _format(data):
 def concatenate(values, axis=0):
     """Join Values along an existing axis (np.concatenate); each gets back its own slab of the gradient."""
     values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
-    return apply(ops.CONCATENATE, *values, axis=axis)
+    ends = tuple(itertools.accumulate(v.shape[axis] if -v.ndim <= axis < v.ndim else 0 for v in values))  # once
+    return apply(ops.CONCATENATE, *values, axis=axis, ends=ends)
 
 
 def stack(values, axis=0):
