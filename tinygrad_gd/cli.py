@@ -75,7 +75,7 @@ def run_descend(args, out=None):
     if args.lr is None:
         args.lr = 1.0 if args.optimizer == "newton" else 0.1
     records = descend(expression, parse_assignments(args.start), args.optimizer, args.lr, args.steps,
-                      args.momentum, args.seed)
+                      args.momentum, args.seed, curvature=args.show_curvature)
     print(f"{args.optimizer} on {expression.source} with lr {args.lr:g}", file=out)
     print(format_table(records, args.show_state, args.show_curvature), file=out)
     print(verdict(records).message, file=out)

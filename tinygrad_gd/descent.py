@@ -38,8 +38,12 @@ class Step:
     curvature: float = field(default=math.nan, compare=False)
 
 
-def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None):
+def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None, curvature=False):
     """Minimise `expression` from `start` ({name: number}) for `steps` steps; return steps + 1 Step records.
+
+    `optimizer` is a name of optim.BY_NAME, or "newton" (optim.Newton, handed the Hessian the map computes).
+    Each record's `curvature` is filled at the first and last point (for the verdict), or with `curvature=True`
+    at every point: second derivatives cost more than the slope, two backward passes per variable.
 
     Variables missing from `start` begin at a random point drawn from N(0, 1) with `seed`. The run stops early,
     after recording it, once the loss is no longer a finite number.
@@ -63,24 +67,27 @@ def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None,
     records = []
     with np.errstate(all="ignore"):  # an overflow, a log(-1) or a 1/0 is reported by verdict(), not by warnings
         for k in range(steps + 1):
-            if _take_step(k, steps, expression, params, hiker, records):
+            if _take_step(k, steps, expression, params, hiker, records, curvature):
                 break
+        if not math.isfinite(records[-1].curvature):  # the end point, where the walk stopped
+            records[-1].curvature = _largest_eigenvalue(_hessian(expression, params))
     return records
 
 
-def _take_step(k, steps, expression, params, hiker, records):
+def _take_step(k, steps, expression, params, hiker, records, curvature):
     """Score the point, let backprop fill the slopes, record, let the hiker step; return True when the run ends."""
     hiker.zero_grad()
     loss = expression(**params)
     loss.backward()
-    hessian = _hessian(expression, params)
+    newton = isinstance(hiker, optim.Newton)
+    hessian = _hessian(expression, params) if curvature or newton or k == 0 else None
     record = Step(k, {n: p.item() for n, p in params.items()}, float(loss.item()),
                   {n: float(p.grad) for n, p in params.items()},
-                  curvature=float(np.linalg.eigvalsh(hessian).max()) if np.all(np.isfinite(hessian)) else math.nan)
+                  curvature=math.nan if hessian is None else _largest_eigenvalue(hessian))
     records.append(record)
     if k == steps or not math.isfinite(record.loss):
         return True
-    if isinstance(hiker, optim.Newton):
+    if newton:
         hiker.step(lambda: (loss, hessian))  # the map computed the curvature; the hiker only reads it
     else:
         hiker.step()
@@ -95,6 +102,11 @@ def _hessian(expression, params):
     point = [p.item() for p in params.values()]
     return autograd.hessian(lambda v: expression(**{n: v[i] for i, n in enumerate(names)}), point).data.reshape(
         len(names), len(names))
+
+
+def _largest_eigenvalue(hessian):
+    """f'' for one variable; for several, the curvature along the steepest direction (H is symmetric)."""
+    return float(np.linalg.eigvalsh(hessian).max()) if np.all(np.isfinite(hessian)) else math.nan
 
 
 def _critical(records):
