@@ -110,7 +110,8 @@ CLIP = Op("clip", lambda x, low, high: np.clip(x, low, high),
 
 
 def _grid(x, scale, zero_point):  # np.rint rounds half to even like PyTorch's nearbyint; x·(1/s) as PyTorch, not x/s
-    return np.rint(np.asarray(x) * (np.ones((), np.result_type(x, np.float32)) / scale)) + zero_point
+    x = np.asarray(x)  # the grid is a constant (a Value's numbers when the rule runs on Values)
+    return np.rint(x * (np.ones((), np.result_type(x, np.float32)) / scale)) + zero_point
 
 
 # round to the grid, clamp, map back; rule: straight-through, 1 where the grid point is in [quant_min, quant_max]

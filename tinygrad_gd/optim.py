@@ -20,6 +20,7 @@ complex step) or is interrupted by Ctrl-C leaves every weight and every state wh
 """
 
 import copy
+import functools
 import math
 import types
 
@@ -46,16 +47,22 @@ def _check(group, key, ok, what, hint=""):
 
 
 def _write_step(p, step, name):
-    """The write `p.data -= step`, checked first: into the same memory when it may, else a new array."""
+    """The write `p.data -= step`, checked first: into the same memory when it may, else a new array.
+
+    A step of the parameter's own type, dtype and shape (the usual case) needs none of the checks below.
+    """
     data = p.data
-    step = np.asarray(step)
-    kind = np.result_type(data, step)
-    if not np.can_cast(kind, data.dtype, "same_kind") or np.broadcast_shapes(data.shape, step.shape) != data.shape:
-        raise TypeError(f"the step for {name} has dtype {step.dtype} and shape {step.shape}, which cannot be "
-                        f"written into its {data.dtype} data of shape {data.shape}; no parameter was changed")
+    if type(step) is not type(data) or step.dtype != data.dtype or step.shape != data.shape:
+        step = np.asarray(step)
+        kind = np.result_type(data, step)
+        if not np.can_cast(kind, data.dtype, "same_kind") or np.broadcast_shapes(data.shape, step.shape) != data.shape:
+            raise TypeError(f"the step for {name()} has dtype {step.dtype} and shape {step.shape}, which cannot be "
+                            f"written into its {data.dtype} data of shape {data.shape}; no parameter was changed")
     if isinstance(data, np.ndarray) and data.base is None and data.flags.writeable:
         return (np.subtract, data, step, data)  # in place, as PyTorch: arrays the user holds see the step
-    return (setattr, p, "data", np.asarray(data - step, dtype=data.dtype)[()])  # a scalar or a view: a new one
+    new = data - step  # a scalar or a view: a new one, of the parameter's type and dtype
+    return (setattr, p, "data", new if type(new) is type(data) and new.dtype == data.dtype else
+            np.asarray(new, dtype=data.dtype)[()])
 
 
 class Optimizer:
@@ -134,9 +141,9 @@ class Optimizer:
                 if grad is None or not p.requires_grad:
                     continue  # no slope (unused in the loss, zeroed, or frozen): PyTorch skips it too
                 grad = np.asarray(getattr(grad, "data", grad))  # an array, a Value, or a number set by hand
-                name = f"parameter {index}" + (f" ({p.name!r})" if p.name else "")
+                name = functools.partial(_name, index, p)  # the words are made only for an error
                 if grad.dtype.kind not in "biuf":
-                    raise TypeError(f"the gradient of {name} has dtype {grad.dtype}: a step must be real; "
+                    raise TypeError(f"the gradient of {name()} has dtype {grad.dtype}: a step must be real; "
                                     f"no parameter was changed")
                 if grad.shape != p.data.shape:
                     raise ValueError(f"gradient of shape {grad.shape} does not match its parameter of shape "
@@ -202,6 +209,10 @@ class Optimizer:
                                      f"{np.asarray(value).dtype}, the parameter has shape {p.shape} (real numbers)")
             state[p] = {k: v if k == "step" else np.array(v, dtype=p.dtype)[()] for k, v in s.items()}
         commit([(setattr, self, "param_groups", groups), (setattr, self, "state", state)])
+
+
+def _name(index, p):
+    return f"parameter {index}" + (f" ({p.name!r})" if p.name else "")
 
 
 def _kind(value):

@@ -14,6 +14,7 @@ import copy
 import itertools
 import operator
 import threading
+import types
 
 import numpy as np
 
@@ -102,20 +103,25 @@ def apply(op, *inputs, **params):
     shared Op, whose rules know the local derivatives), `params` (axis, exponent, ...) and `saved` (each
     parent's version now, so backward can detect data changed in place since).
     """
-    out = Value.__new__(Value)
-    try:
-        out.data = op.forward(*[x.data for x in inputs], **params)
+    out, x = Value.__new__(Value), inputs[0]
+    try:  # one and two inputs without building a list: this runs once per node
+        out.data = op.forward(x.data, **params) if len(inputs) == 1 else op.forward(x.data, inputs[1].data, **params) \
+            if len(inputs) == 2 else op.forward(*[v.data for v in inputs], **params)
     except ValueError as error:
-        shapes = " and ".join(str(x.shape) for x in inputs)
+        shapes = " and ".join(str(v.shape) for v in inputs)
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
-    out._grad, out.name, out.version, out.params = None, None, 0, params
-    # list comprehensions, not any()/tuple() of a generator: this runs once per node, and they are 2x faster
-    if (not _off or _mode.enabled) and True in [x.requires_grad for x in inputs]:
+    # No params, and parents unchanged, are shared objects: per node, two objects fewer to hold and for the GC to count
+    out._grad, out.name, out.version, out.params = None, None, 0, params or _NO_PARAMS
+    if (not _off or _mode.enabled) and (x.requires_grad or True in [v.requires_grad for v in inputs]):
         out.requires_grad, out.parents, out.grad_fn = True, inputs, op
-        out.saved = tuple([x.version for x in inputs])  # a tuple of ints, which the cyclic GC stops tracking
+        saved = tuple([v.version for v in inputs])
+        out.saved = _UNCHANGED.get(saved, saved)
     else:  # nothing to differentiate: no parents kept, so the inputs can be freed
         out.requires_grad, out.parents, out.grad_fn, out.saved = False, (), None, ()
     return out
+
+
+_NO_PARAMS, _UNCHANGED = types.MappingProxyType({}), {(0,): (0,), (0, 0): (0, 0)}  # read-only, so safe to share
 
 
 def _constant(x, like):
