@@ -96,7 +96,7 @@ def _check_versions(order):
                 f"Run the forward pass again after changing it.")
 
 
-def walk(root: Node, grad, create_graph: bool = False):
+def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None):
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
     Pending gradients live in a private dict keyed by `id(node)` and are popped when used: a node's gradient is
@@ -104,6 +104,8 @@ def walk(root: Node, grad, create_graph: bool = False):
 
     The rules run on bare arrays (fast, nothing recorded), or with `create_graph` on the Values themselves, so
     every gradient is recorded as a graph of its own that can be differentiated again: the same rules, once.
+    With a list `edges`, each contribution the walk adds is also appended to it as `(node, parent,
+    contribution)` (after the node is yielded), so a picture can replay the chain rule's terms (viz.frames).
     """
     order = topological_order(root, grad_only=True)
     _check_versions(order)
@@ -128,6 +130,8 @@ def walk(root: Node, grad, create_graph: bool = False):
                 parent_g = sum_to_shape(parent_g, inputs[i].shape)
             if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
                 parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
+            if edges is not None:
+                edges.append((node, parent, parent_g))
             key = id(parent)
             pending[key] = pending[key] + parent_g if key in pending else parent_g
 
