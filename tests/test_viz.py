@@ -1,5 +1,6 @@
 """viz: the seed example's picture, the backward frames, escaping, rendering without a system Graphviz, HTML."""
 
+import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -324,6 +325,8 @@ def test_descent_page_in_headless_chromium(tmp_path, chromium):
     assert page.js(w_data) == "data 3.536"
     page.click(".runs button:nth-of-type(4)")  # lr 1.1
     assert state() == ("3", "3", 4, 3) and page.js(w_data) == "data -3.184"
+    hover = page.js("document.getElementById('n1').querySelector('title').textContent")
+    assert hover.startswith("w\ndata -3.18") and "\ngrad " in hover  # every digit on hover
     points = page.js("[...document.querySelectorAll('.chart.on .marker')].map(m => m.getAttribute('cy')).join()")
     page.click(".runs button:nth-of-type(1)")
     assert points != page.js("[...document.querySelectorAll('.chart.on .marker')].map(m => m.getAttribute('cy'))"
@@ -477,3 +480,23 @@ def test_a_big_model_graph_collapses_each_layer_into_one_box_and_a_small_one_doe
     small_model, small = _mlp_loss([2, 8, 8, 1])
     assert "subgraph cluster" in viz.to_dot(small, model=small_model).source  # 24 nodes: boxes around layers
     assert "Linear(2→8)" in viz.to_dot(small, model=small_model, collapse_modules=True).source
+
+
+def test_descent_boxes_show_4_significant_digits_and_every_digit_on_hover(tmp_path):
+    makers = [lambda ps, lr=lr: Hiker(ps, lr=lr) for lr in (0.1, 1.1)]
+    page = viz.descent_html(lambda w: (w - 2) ** 2, 5.0, makers, 20, tmp_path / "d.html").read_text()
+    data = json.loads(re.search(r"const D = (\{.*?\}), slider", page, re.S).group(1))
+    numbers = [v.split(" ", 1)[1] for run in data["runs"] for f in run["frames"] for fields in f["g"].values()
+               for v in fields if v.startswith(("data ", "grad "))]
+    assert numbers and all(len(re.sub(r"e.*|[-.]|^0\.0*", "", n).lstrip("0")) <= 4 for n in numbers)
+    assert "1.323e+04" in numbers  # the diverging run's last loss, 13227.94…, kept narrow in the box
+    w = 5.0
+    for _ in range(20):
+        w = w - 1.1 * (2 * (w - 2))
+    hover = {}
+    for f in data["runs"][1]["frames"]:
+        hover.update(f["t"])
+    assert hover["n1"].startswith("w\ndata 117.0127") and float(hover["n1"].split()[2]) == pytest.approx(w, 1e-12)
+    assert len(hover["n3"].split()[1]) > 10  # the loss's full value: more digits than the box has
+    widest = max(len(t) for t in re.findall(r'<text[^>]*>(data [^<]*|grad [^<]*)</text>', page))
+    assert widest <= len("grad -1.234e+05")  # the layout is sized by 4-digit texts, whatever a run reaches

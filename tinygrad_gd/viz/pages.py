@@ -219,7 +219,7 @@ def _run(expr_or_fn, start, optimizer, steps, max_nodes, Value):
         first = first or loss
         grads = {n: float(_array(w.grad)) for n, w in weights.items()}
         trail.append(([w.item() for w in weights.values()], loss.item()))
-        texts.append(_node_fields(loss, max_nodes)[1])
+        texts.append(_node_fields(loss, max_nodes)[1:])
         point = ", ".join(f"{n} = {w.item():.5g}" for n, w in weights.items())
         slopes = ", ".join(f"∂loss/∂{n} = {grads[n]:.5g}" for n in weights)
         where = f"at {point}: loss = {loss.item():.5g}, backprop finds {slopes}"
@@ -237,16 +237,27 @@ def _run(expr_or_fn, start, optimizer, steps, max_nodes, Value):
     return _hyper(hiker), trail, captions, texts, first
 
 
+def _short(x):
+    """A number as a descent box shows it: 4 significant digits, so a diverging run's 13227.94 stays narrow."""
+    a = np.asarray(_array(x))
+    return f"{a.item():.4g}" if a.size == 1 else _numbers(a)
+
+
 def _node_fields(loss, max_nodes):
-    """Per drawn node key: the record fields after the name (data, shape, grad), as to_dot shows them."""
+    """Per drawn node key: the record fields after the name (data, shape, grad) with 4 significant digits, and
+    the hover text with every digit (`data 4.3999999999999995`)."""
     order = topological_order(loss)
-    out = {}
+    out, hover = {}, {}
     for i, node in enumerate(order):
         fields = _fields(node, True, None)[1 if node.name is not None else 0:]
+        full = [f"data {np.asarray(node.data).tolist()!r}"]
+        if np.size(node.data) == 1:
+            fields[0] = f"data {_short(node.data)}"
         if node.requires_grad:
-            fields.append(f"grad {_numbers(node.grad)}" if node.grad is not None else "grad ?")
-        out[f"n{i}"] = fields
-    return order, out
+            fields.append(f"grad {_short(node.grad)}" if node.grad is not None else "grad ?")
+            full.append(f"grad {np.asarray(_array(node.grad)).tolist()!r}" if node.grad is not None else "grad ?")
+        out[f"n{i}"], hover[f"n{i}"] = fields, "\n".join(([node.name] if node.name is not None else []) + full)
+    return order, out, hover
 
 
 def descent_html(expr_or_fn, start, optimizer, steps, path, max_nodes=MAX_NODES, title=None, verdicts=None):
@@ -272,7 +283,8 @@ def descent_html(expr_or_fn, start, optimizer, steps, path, max_nodes=MAX_NODES,
     runs = [_run(expr_or_fn, start, make, steps, max_nodes, Value) for make in makers]
     loss0 = runs[0][4]
     order0 = topological_order(loss0)
-    per_run = [texts for _, _, _, texts, _ in runs]
+    per_run = [[fields for fields, _ in texts] for _, _, _, texts, _ in runs]
+    hovers = [[full for _, full in texts] for _, _, _, texts, _ in runs]
     keys = per_run[0][0].keys()
     widest = {k: [_widest([f[k][j] for frames in per_run for f in frames if k in f and len(f[k]) > j])
                   for j in range(len(per_run[0][0][k]))] for k in keys}
@@ -281,11 +293,13 @@ def descent_html(expr_or_fn, start, optimizer, steps, path, max_nodes=MAX_NODES,
                  texts={i: widest[k] for i, k in names.items()})
     runs_data, charts, buttons = [], [], []
     for r, ((hyper, trail, captions, _, _), frames) in enumerate(zip(runs, per_run, strict=True)):
-        diffs, before = [], {}
-        for fields, caption in zip(frames, captions, strict=True):
+        diffs, before, told = [], {}, {}
+        for fields, full, caption in zip(frames, hovers[r], captions, strict=True):
             changed = {key: v for key, v in fields.items() if before.get(key) != v}
+            titles = {key: v for key, v in full.items() if told.get(key) != v}  # every digit, on hover
             before.update(fields)
-            diffs.append({"c": caption, "h": "", "g": changed})
+            told.update(full)
+            diffs.append({"c": caption, "h": "", "g": changed, "t": titles})
         runs_data.append({"frames": diffs})
         verdict = f": {verdicts[r]}" if verdicts else ""
         charts.append(f'<div class="chart{" on" * (r == 0)}">{_plot(list(start), trail, expr_or_fn)}'
