@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 
 from .ops import IM2COL, LINEAR
+from .random import generator
 from .value import Value, apply, no_grad
 
 
@@ -147,12 +148,13 @@ class Linear(Module):
     """y = x @ Wᵀ + b, with W of shape (out_features, in_features) as in PyTorch.
 
     Initialised like PyTorch: W and b uniform in ±1/√in_features (kaiming-uniform with a = √5), so the output
-    starts at a scale that neither vanishes nor explodes. `rng` (a seed or np.random.Generator) makes it repeatable.
+    starts at a scale that neither vanishes nor explodes. `rng` (a seed or np.random.Generator) makes it repeatable;
+    without it the weights come from the default generator, which `manual_seed` seeds.
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
         in_features, out_features = _count(in_features, "in_features"), _count(out_features, "out_features")
-        rng, bound = np.random.default_rng(rng), 1 / np.sqrt(in_features)
+        rng, bound = generator(rng), 1 / np.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _uniform(rng, bound, (out_features, in_features), "weight")
         self.bias = _uniform(rng, bound, (out_features,), "bias") if bias else None
@@ -234,7 +236,7 @@ class MLP(Sequential):
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={list(sizes)}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-        rng = np.random.default_rng(rng)  # one generator for all layers: different layers, one seed
+        rng = generator(rng)  # one generator for all layers: different layers, one seed
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [Linear(n_in, n_out, rng=rng), ACTIVATIONS[activation]()]
@@ -257,7 +259,7 @@ class Conv2d(Module):
         if not isinstance(padding, (int, np.integer)) or padding < 0:
             raise ValueError(f"padding must be a non-negative int, not {padding!r}")
         self.in_channels, self.out_channels, self.stride, self.padding = in_channels, out_channels, stride, padding
-        rng = np.random.default_rng(rng)
+        rng = generator(rng)
         bound = 1 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
         self.weight = _uniform(rng, bound, (out_channels, in_channels, *self.kernel_size), "weight")
         self.bias = _uniform(rng, bound, (out_channels,), "bias") if bias else None
