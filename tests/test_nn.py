@@ -132,10 +132,10 @@ class Net(nn.Module):
         return x
 
 
-def test_parameter_discovery_in_definition_order():
+def test_parameter_discovery_in_pytorchs_order():
     net = Net()
-    names = [name for name, _ in net.named_parameters()]
-    assert names == ["first.weight", "first.bias", "scale", "blocks.0.weight", "blocks.0.bias", "blocks.2.weight",
+    names = [name for name, _ in net.named_parameters()]  # a module's own weights, then its children's, in order
+    assert names == ["scale", "first.weight", "first.bias", "blocks.0.weight", "blocks.0.bias", "blocks.2.weight",
                      "blocks.2.bias"]
     assert len(net.parameters()) == 7 and all(p.requires_grad for p in net.parameters())
     net(np.ones((4, 2))).sum().backward()
@@ -164,7 +164,7 @@ def test_state_dict_round_trip_keeps_identity():
     a, b = _cnn(0), _cnn(1)
     weight = b.layers[0].weight
     state = a.state_dict()
-    state["layers.0.bias"][:] = 7.0  # a snapshot: changing it does not touch the model
+    state["0.bias"][:] = 7.0  # a snapshot: changing it does not touch the model
     assert not np.all(a.layers[0].bias.data == 7.0)
     b.load_state_dict(a.state_dict())
     assert b.layers[0].weight is weight  # the optimizer's reference still works
@@ -173,14 +173,14 @@ def test_state_dict_round_trip_keeps_identity():
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda s: s.pop("layers.4.bias"), r"missing keys \['layers.4.bias'\]"),
+    (lambda s: s.pop("4.bias"), r"missing keys \['4.bias'\]"),
     (lambda s: s.update(extra=np.zeros(2)), r"unexpected keys \['extra'\]"),
-    (lambda s: s.update({"layers.4.weight": np.zeros((3, 9))}), r"layers.4.weight: file \(3, 9\), model \(3, 8\)"),
+    (lambda s: s.update({"4.weight": np.zeros((3, 9))}), r"4.weight: file \(3, 9\), model \(3, 8\)"),
 ])
 def test_mismatched_state_raises_and_leaves_module_unchanged(edit, message, tmp_path):
     model, before = _cnn(0), _cnn(0).state_dict()
     state = _cnn(1).state_dict()
-    state["layers.0.weight"] = state["layers.0.weight"] + 1  # would be loaded first if loading were not checked
+    state["0.weight"] = state["0.weight"] + 1  # would be loaded first if loading were not checked
     edit(state)
     with pytest.raises(ValueError, match=message):
         model.load_state_dict(state)

@@ -11,7 +11,7 @@ Three functions do it, and nothing else in tinygrad_gd walks a graph:
 - `topological_order(root)`: every node once, parents before children (iterative, so a 100,000-deep chain
   needs no recursion);
 - `walk(root, grad)`: a generator of `(node, gradient)` in reverse topological order; it keeps its pending
-  gradients to itself and never reads or writes `.grad`, so the graph pictures (viz.py) can replay it safely;
+  gradients to itself and never reads or writes `.grad`, so the graph pictures (viz/) can replay it safely;
 - `backward(root, grad)`: consumes the walk and adds each gradient into `.grad`.
 
 This module reads Values through the small `Node` protocol below and imports nothing else from tinygrad_gd.

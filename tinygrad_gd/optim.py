@@ -80,9 +80,9 @@ class Optimizer:
         for i, p in enumerate(params):
             if not isinstance(p, Value):
                 raise ValueError(f"Invalid parameter {i}: an optimizer moves Values, not {type(p).__name__}")
-            if not p.requires_grad or not p.is_leaf:
-                raise ValueError(f"Invalid parameter {i}: it must be a leaf Value with requires_grad=True "
-                                 f"(a weight you created), got {p!r}")
+            if not p.is_leaf:  # a frozen weight (requires_grad=False) is accepted and skipped, as in PyTorch
+                raise ValueError(f"Invalid parameter {i}: it must be a leaf Value (a weight you created), not one "
+                                 f"computed by '{p.op}'")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
             raise ValueError("Invalid params: a parameter appears more than once (it would be stepped twice)")
@@ -108,8 +108,8 @@ class Optimizer:
             hyper = {key: group[key] for key in self.defaults}
             for p in group["params"]:
                 grad = p.grad
-                if grad is None:
-                    continue  # no slope for this one (unused in the loss, or zeroed): PyTorch skips it too
+                if grad is None or not p.requires_grad:
+                    continue  # no slope (unused in the loss, zeroed, or frozen): PyTorch skips it too
                 if not isinstance(grad, (np.ndarray, np.generic)):
                     grad = np.asarray(grad)  # a .grad set by hand to a number or a list
                 if grad.shape != p.data.shape:

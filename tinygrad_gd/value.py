@@ -257,10 +257,10 @@ class Value:
 
     def _repr_svg_(self):
         """Jupyter shows a Value as the graph that made it (at most viz.MAX_NODES nodes, so it stays readable)."""
-        from . import viz  # lazily: most Values are never drawn, and viz loads Graphviz
+        from .viz.render import to_svg  # lazily: most Values are never drawn, and it loads Graphviz
 
         try:
-            return viz.to_svg(self)
+            return to_svg(self)
         except Exception:  # a notebook should fall back to the text repr, not print a traceback per cell
             return None
 

@@ -7,7 +7,7 @@ computes with them. It neither backpropagates nor steps: `parameters()` is the l
 >>> from tinygrad_gd import nn
 >>> model = nn.MLP([2, 8, 1], rng=0)
 >>> [name for name, _ in model.named_parameters()]
-['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias']
+['0.weight', '0.bias', '2.weight', '2.bias']
 >>> model([[0.5, -1.0]]).shape
 (1, 1)
 """
@@ -17,9 +17,9 @@ import tempfile
 
 import numpy as np
 
-from .ops import IM2COL, LINEAR
-from .random import generator
-from .value import Value, apply, no_grad
+from ..ops import IM2COL, LINEAR
+from ..random import generator
+from ..value import Value, apply, no_grad
 
 
 def _as_value(x):
@@ -39,15 +39,33 @@ def _pair(k, name):
     return k
 
 
+class Parameter(Value):
+    """A weight: a Value a Module lists in `parameters()` even while frozen (`requires_grad_(False)`).
+
+    `Parameter(data)` copies the numbers of an array or a Value into a new leaf with requires_grad=True, as
+    PyTorch's `nn.Parameter`. A plain Value with requires_grad=True assigned to a Module is found as well, but
+    only a Parameter stays a parameter after it is frozen.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True, dtype=None, name=None):
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
 class Module:
     """The base of every layer: finds its weights, zeroes their gradients, saves and loads them.
 
-    Weights are discovered in the attributes, in the order they were assigned: a Value with requires_grad=True
-    is a parameter, a Module is searched in turn (its names get a `child.` prefix), and so are the items of a
-    list or tuple (`layers.0.`). Subclasses write `forward`; calling the module calls it.
+    Weights are discovered in the attributes, in PyTorch's order (a module's own weights, then each child's,
+    in the order they were assigned). A Parameter (or a Value with requires_grad=True) is a parameter; a Module
+    is searched in turn (its names get a `child.` prefix), and so are the items of a list or tuple
+    (`layers.0.`). Numbers a layer keeps but does not learn (BatchNorm's running statistics) are *buffers*,
+    declared with `register_buffer`. The names are PyTorch's, so a `state_dict()` here has the same keys as the
+    same model's in PyTorch. Subclasses write `forward`; calling the module calls it.
     """
 
     training = True  # a class default, so a subclass that skips super().__init__() still works
+    _buffer_names = ()
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -55,43 +73,84 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def register_buffer(self, name, tensor):
+        """Keep `tensor` as `self.<name>`: saved in `state_dict()`, never a parameter (running statistics)."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise KeyError(f"buffer name must be a Python identifier, not {name!r}")
+        setattr(self, name, tensor)
+        if name not in self._buffer_names:
+            self._buffer_names = (*self._buffer_names, name)
+
+    def _items(self):
+        """(name, attribute) pairs to search; containers (Sequential, ModuleList) name their layers 0, 1, ..."""
+        return vars(self).items()
+
     def _children(self, prefix=""):
-        """Yield (name, Value or Module) for the attributes that hold weights or layers, in definition order."""
-        for name, item in vars(self).items():
+        """Yield (name, Parameter, Value or Module) for the attributes that are weights or layers, in order."""
+        for name, item in self._items():
             items = enumerate(item) if isinstance(item, (list, tuple)) else [(None, item)]
             for index, x in items:
                 full = prefix + name + ("" if index is None else f".{index}")
-                if isinstance(x, Module) or (isinstance(x, Value) and x.requires_grad):
+                if isinstance(x, (Module, Parameter)) or (isinstance(x, Value) and x.requires_grad):
                     yield full, x
+
+    def named_modules(self, prefix=""):
+        """Yield (dotted name, module) for this module ('' : itself) and every module inside, each once."""
+        seen, stack = set(), [(prefix, self)]
+        while stack:  # depth first, without recursion, so deep stacks of layers need no recursion limit
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            inner = [(n, x) for n, x in module._children(name + "." if name else "") if isinstance(x, Module)]
+            stack.extend(reversed(inner))
+
+    def named_children(self):
+        """Yield (name, module) for the modules directly inside this one."""
+        seen = set()
+        for name, x in self._children():
+            if isinstance(x, Module) and id(x) not in seen:
+                seen.add(id(x))
+                yield name, x
+
+    def children(self):
+        return [x for _, x in self.named_children()]
+
+    def modules(self):
+        """This module and every module inside it."""
+        return [m for _, m in self.named_modules()]
 
     def named_parameters(self, prefix=""):
         """Yield (dotted name, weight) for every weight, each once (a shared weight under its first name)."""
         seen = set()
-        stack = [iter(self._children(prefix))]
-        while stack:  # depth first, without recursion, so deep stacks of layers need no recursion limit
-            entry = next(stack[-1], None)
-            if entry is None:
-                stack.pop()
-            elif isinstance(entry[1], Module):
-                stack.append(iter(entry[1]._children(entry[0] + ".")))
-            elif id(entry[1]) not in seen:
-                seen.add(id(entry[1]))
-                yield entry
+        for name, module in self.named_modules(prefix):
+            for full, x in module._children(name + "." if name else ""):
+                if not isinstance(x, Module) and id(x) not in seen:
+                    seen.add(id(x))
+                    yield full, x
 
     def parameters(self):
         """The weights, as a list: what an optimizer needs (`optim.SGD(model.parameters(), lr=0.1)`)."""
         return [p for _, p in self.named_parameters()]
 
-    def modules(self):
-        """This module and every module inside it."""
-        found, stack = [], [self]
-        while stack:
-            module = stack.pop()
-            found.append(module)
-            stack.extend(reversed([x for _, x in module._children() if isinstance(x, Module)]))
-        return found
+    def named_buffers(self, prefix=""):
+        """Yield (dotted name, buffer) for the numbers kept but not learned (BatchNorm's running_mean, ...)."""
+        for name, module in self.named_modules(prefix):
+            for buffer in module._buffer_names:
+                if getattr(module, buffer, None) is not None:
+                    yield (name + "." if name else "") + buffer, getattr(module, buffer)
 
-    def zero_grad(self):
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every weight; frozen weights stay in parameters() and state_dict()."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
         """Forget the gradients of the last backward (they would otherwise add up)."""
         for p in self.parameters():
             p.grad = None
@@ -103,36 +162,75 @@ class Module:
         return self
 
     def eval(self):
-        """Evaluation mode (`train(False)`). No layer here behaves differently, but PyTorch code calls it."""
+        """Evaluation mode (`train(False)`): Dropout stops dropping, BatchNorm uses its running statistics."""
         return self.train(False)
 
+    def _state_entries(self):
+        """{PyTorch key: (module, attribute name, current numbers)} for every weight and buffer."""
+        entries = {}
+        for name, module in self.named_modules():
+            prefix = name + "." if name else ""
+            for full, x in module._children(prefix):
+                if not isinstance(x, Module) and full not in entries:
+                    entries[full] = (module, full[len(prefix):], x)
+            for buffer in module._buffer_names:
+                if getattr(module, buffer, None) is not None:
+                    entries[prefix + buffer] = (module, buffer, getattr(module, buffer))
+        seen, unique = set(), {}
+        for key, entry in entries.items():  # a weight shared by two layers is saved once, under its first name
+            if id(entry[2]) not in seen:
+                seen.add(id(entry[2]))
+                unique[key] = entry
+        return unique
+
     def state_dict(self):
-        """{name: copy of the weight's numbers}: a snapshot that later training does not change."""
-        return {name: np.array(p.data, copy=True) for name, p in self.named_parameters()}
+        """{name: copy of the numbers} for every weight and buffer, with PyTorch's keys (`0.weight`, ...).
 
-    def load_state_dict(self, state):
-        """Copy the numbers in `state` into the weights, keeping each weight's identity (an optimizer holds it).
-
-        Everything is checked before anything is written: a missing or unexpected name or a shape mismatch
-        raises ValueError naming them all and leaves the module unchanged.
+        A snapshot: later training does not change it.
         """
-        params = dict(self.named_parameters())
-        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
-        mismatched = [f"{k}: file {np.shape(state[k])}, model {params[k].shape}"
-                      for k in params if k in state and np.shape(state[k]) != params[k].shape]
-        problems = [f"missing keys {missing}"] * bool(missing) + [f"unexpected keys {unexpected}"] * bool(unexpected)
+        return {key: np.array(getattr(x, "data", x), copy=True) for key, (_, _, x) in self._state_entries().items()}
+
+    def load_state_dict(self, state, strict=True):
+        """Copy the numbers in `state` into the weights and buffers, keeping each weight's identity.
+
+        Everything is checked before anything is written: a missing or unexpected name (with strict=True, the
+        default) or a shape mismatch raises ValueError naming them all and leaves the module unchanged. With
+        strict=False, missing and unexpected keys are skipped and returned, as PyTorch does:
+        `(missing_keys, unexpected_keys)`.
+        """
+        if not hasattr(state, "keys"):
+            raise TypeError(f"state must be a dict of arrays (from state_dict()), not {type(state).__name__}")
+        entries = self._state_entries()
+        missing, unexpected = sorted(set(entries) - set(state)), sorted(set(state) - set(entries))
+        mismatched = [f"{k}: file {np.shape(state[k])}, model {np.shape(getattr(x, 'data', x))}"
+                      for k, (_, _, x) in entries.items()
+                      if k in state and np.shape(state[k]) != np.shape(getattr(x, "data", x))]
+        problems = []
+        if strict:
+            problems += [f"missing keys {missing}"] * bool(missing)
+            problems += [f"unexpected keys {unexpected}"] * bool(unexpected)
         problems += [f"shape mismatch ({'; '.join(mismatched)})"] * bool(mismatched)
         if problems:
             raise ValueError(f"cannot load state into {type(self).__name__}: {', '.join(problems)}")
-        new = {k: np.array(state[k], dtype=p.dtype) for k, p in params.items()}  # may raise: nothing written yet
+        new = {}
+        for k, (_, _, x) in entries.items():  # may raise (text in a file): nothing is written yet
+            if k in state:
+                try:
+                    new[k] = np.array(state[k], dtype=getattr(x, "dtype", None) or np.asarray(x).dtype)
+                except (TypeError, ValueError) as error:
+                    raise ValueError(f"cannot load state into {type(self).__name__}: {k}: {error}") from None
         with no_grad():
-            for k, p in params.items():
-                p.data = new[k][()] if new[k].ndim == 0 else new[k]
-                p.version += 1  # a graph built from the old numbers must not be backpropagated any more
+            for k, array in new.items():
+                module, attribute, x = entries[k]
+                if isinstance(x, Value):
+                    x.data = array[()] if array.ndim == 0 else array
+                    x.version += 1  # a graph built from the old numbers must not be backpropagated any more
+                else:
+                    setattr(module, attribute, array)
+        return missing, unexpected
 
     def __repr__(self):
-        inner = [f"  ({name}): {x!r}".replace("\n", "\n  ") for name, x in self._children()
-                 if isinstance(x, Module)]
+        inner = [f"  ({name}): {x!r}".replace("\n", "\n  ") for name, x in self.named_children()]
         return f"{type(self).__name__}(" + ("\n" + "\n".join(inner) + "\n" if inner else self.extra_repr()) + ")"
 
     def extra_repr(self):
@@ -141,7 +239,7 @@ class Module:
 
 def _uniform(rng, bound, shape, name):
     """A weight drawn from U(−bound, bound), named so that graph pictures tell the weight from the bias."""
-    return Value(rng.uniform(-bound, bound, size=shape), requires_grad=True, name=name)
+    return Parameter(rng.uniform(-bound, bound, size=shape), name=name)
 
 
 class Linear(Module):
@@ -176,10 +274,20 @@ class Linear(Module):
 
 
 class Sequential(Module):
-    """Apply layers one after another: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
+    """Apply layers one after another: Sequential(Linear(2, 8), ReLU(), Linear(8, 1)).
+
+    Its layers are named by position, as in PyTorch: the first Linear's weight is `0.weight`.
+    """
 
     def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"{type(self).__name__} takes Modules, but argument {i} is {type(layer).__name__}")
         self.layers = list(layers)
+
+    def _items(self):
+        return [(str(i), layer) for i, layer in enumerate(self.layers)] + \
+            [(k, v) for k, v in vars(self).items() if k != "layers"]
 
     def forward(self, x):
         for layer in self.layers:
@@ -187,10 +295,36 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(self.layers[index]) if isinstance(self, ModuleList) else Sequential(*self.layers[index])
         return self.layers[index]
 
     def __len__(self):
         return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def append(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.append takes a Module, not {type(module).__name__}")
+        self.layers.append(module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+
+class ModuleList(Sequential):
+    """A list of layers whose weights the model finds (`layers.0.weight`); you write the loop in forward."""
+
+    def __init__(self, modules=None):
+        super().__init__(*(modules or ()))
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleList has no forward: iterate over it in your own Module's forward")
 
 
 class ReLU(Module):
@@ -298,16 +432,17 @@ class MaxPool2d(Module):
 
     def __init__(self, kernel_size, stride=None):
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size[0] if stride is None else stride
-        if not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
-            raise ValueError(f"stride must be a positive int, not {stride!r}")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")  # per axis, as PyTorch
 
     def forward(self, x):
         x = _as_value(x)
         if x.ndim != 4:
             raise ValueError(f"MaxPool2d expects input of shape (N, C, H, W), got {x.shape}")
         _fits("MaxPool2d", self.kernel_size, x.shape, 0)
-        cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=self.stride, padding=0)
+        (sh, sw) = self.stride
+        cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=sh if sh == sw else 1, padding=0)
+        if sh != sw:  # im2col has one stride for both axes: take every patch, then keep every sh-th row, sw-th column
+            cols = cols[:, ::sh, ::sw]
         n, oh, ow, c = cols.shape[:4]
         return cols.reshape(n, oh, ow, c, -1).max(axis=-1).transpose(0, 3, 1, 2)
 
