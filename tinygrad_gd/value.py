@@ -376,12 +376,12 @@ class Value:
         NumPy's `axis=` it returns the values alone, as `np.max` (and `amax`) do.
         """
         out = apply(ops.MAX, self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
-        return out if dim is None else MinMax(out, self.argmax(dim, keepdim))
+        return out if dim is None else MinMax((out, self.argmax(dim, keepdim)))
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
         """The smallest entry; with `dim`, `(values, indices)` as in PyTorch (see max)."""
         out = apply(ops.MIN, self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
-        return out if dim is None else MinMax(out, self.argmin(dim, keepdim))
+        return out if dim is None else MinMax((out, self.argmin(dim, keepdim)))
 
     # ---- shape ---------------------------------------------------------------------------------------------------
     def reshape(self, *shape):
