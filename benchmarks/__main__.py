@@ -1,18 +1,13 @@
-"""`python -m benchmarks`: pin every system to one thread, then run the harness.
+"""`python -m benchmarks`: pin every system to one thread, remove the BLAS kernel overrides, then run the harness.
 
-BLAS libraries read their thread count once, when NumPy (or torch) is first imported, so the variables must be
-set before that: if they are not, this re-executes itself with them set.
+BLAS libraries read their environment once, when NumPy (or torch) is first imported, so `_env.pin` re-executes
+this with it fixed if it is not (see benchmarks/_env.py).
 """
 
-import os
-import sys
+from ._env import pin
 
-PINNED = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+pin("benchmarks")
 
-if any(os.environ.get(name) != "1" for name in PINNED):
-    os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]],
-              {**os.environ, **dict.fromkeys(PINNED, "1")})
-
-from .harness import main  # noqa: E402 (after the threads are pinned)
+from .harness import main  # noqa: E402 (after the environment is fixed)
 
 main()

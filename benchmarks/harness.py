@@ -49,14 +49,16 @@ def disagreement(result, reference):
     return worst
 
 
-def build(name, quick=False, **sizes):
-    """Make the workload's data and every installed system's step; check them. Returns (steps, status, first),
-    `first` being each step's duration in the check (with the GC on)."""
+def build(name, quick=False, only=None, **sizes):
+    """Make the workload's data and every installed system's step (or only those labelled in `only`); check them.
+    Returns (steps, status, first), `first` being each step's duration in the check (with the GC on)."""
     spec = wl.WORKLOADS[name]
     data = spec["data"](quick, **sizes)
     steps, status, first, reference = {}, {}, {}, None
-    tolerance = 1e-4 if name == "W2" else 1e-6  # W2 runs in float32; the rest in float64
+    tolerance = spec.get("tolerance", 1e-6)  # 1e-4 for W2 in float32; the rest run in float64
     for label, module, factory in spec["systems"]:
+        if only is not None and label not in only:
+            continue
         if module and wl.peer(module) is None:
             status[label] = "absent (not installed)"
             continue
@@ -93,7 +95,7 @@ def measure(steps, reps, gc_on, first):
     gc.collect()
     (gc.enable if gc_on else gc.disable)()
     try:
-        for rep in range(reps):
+        for rep in range(reps if labels else 0):  # on a loaded machine every step may be slower than SLOW_SECONDS
             for label in labels[rep % len(labels):] + labels[:rep % len(labels)]:
                 step, number = steps[label], numbers[label]
                 if number == 1:
@@ -119,25 +121,71 @@ def ratios(times, reference):
             else statistics.median(ts) / statistics.median(ref) for label, ts in times.items()}
 
 
-def chain_memory(step):
-    """W3's memory: peak Python heap while the chain lives, and what is left once it is dropped (GC off)."""
+def _c_heap_bytes():
+    """Bytes in use in the C allocator (glibc's mallinfo2): where torch keeps its graph. None elsewhere.
+    Python's own small objects live in arenas outside it (tracemalloc sees those)."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+def chain_memory(step, n, graphs, data):
+    """W3's memory, GC off. For tinygrad_gd: the peak Python heap of one forward + backward (tracemalloc) and
+    what is left once the graph is dropped. For every system in `graphs`: bytes per op of the forward graph held
+    alive, in Python objects (tracemalloc, a pass of its own) and in the C heap (malloc; torch's C++ graph lives
+    there, and tracemalloc's own bookkeeping would too, hence two passes), and how many objects per op the cyclic
+    garbage collector tracks (the ones each of its collections scans)."""
     gc.collect()
     gc.disable()
-    tracemalloc.start()
+    out = {}
     try:
+        tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
         step()  # the graph is dropped when step returns
         after, peak = tracemalloc.get_traced_memory()
         gc.collect()
         collected = tracemalloc.get_traced_memory()[0]
-    finally:
         tracemalloc.stop()
+        out["tinygrad_gd"] = {"peak_mb": (peak - base) / 2**20, "peak_bytes_per_op": (peak - base) / n,
+                              "left_after_drop_kb": (after - base) / 2**10,
+                              "left_after_gc_kb": (collected - base) / 2**10}
+        for label, (module, build_graph) in graphs.items():
+            if module and wl.peer(module) is None:
+                continue
+            gc.collect()
+            tracked, c_heap = len(gc.get_objects()), _c_heap_bytes()
+            graph = build_graph(data)
+            tracked, c_heap = len(gc.get_objects()) - tracked, c_heap and _c_heap_bytes() - c_heap
+            del graph
+            gc.collect()
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+            graph = build_graph(data)
+            python = tracemalloc.get_traced_memory()[0] - base
+            tracemalloc.stop()
+            del graph
+            gc.collect()
+            out.setdefault(label, {}).update(
+                python_bytes_per_op=python / n, c_heap_bytes_per_op=None if c_heap is None else c_heap / n,
+                bytes_per_op=python / n + (c_heap or 0) / n, gc_tracked_per_op=tracked / n)
+    finally:
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
         gc.enable()
-    return {"peak_mb": (peak - base) / 2**20, "left_after_drop_kb": (after - base) / 2**10,
-            "left_after_gc_kb": (collected - base) / 2**10}
+    return out
 
 
-REPS = {"W1": 3, "W2": 15, "W3": 3, "W4": 9, "W5": 9}
+W3_BYTES_TARGET = 250
+REPS = {"W1": 3, "W2": 15, "W2f64": 15, "W3": 3, "W4": 9, "W5": 9}
 
 
 def run_workload(name, quick=False, reps=None):
@@ -158,7 +206,8 @@ def run_workload(name, quick=False, reps=None):
         met = None if ratio is None else (ratio <= bound if sense == "<=" else ratio >= bound)
         result["systems"].setdefault(label, {})["target"] = {"ratio": f"{sense} {bound}", "met": met}
     if name == "W3" and not quick:
-        result["memory"] = {"tinygrad_gd": chain_memory(steps["tinygrad_gd"])}  # peers: too slow under tracemalloc
+        data = wl.WORKLOADS[name]["data"](quick)
+        result["memory"] = chain_memory(steps["tinygrad_gd"], data["n"], wl.W3_GRAPHS, data)
     return result
 
 
@@ -243,7 +292,29 @@ def environment():
         pass
     return {"date": date.today().isoformat(), "cpu": cpu, "python": platform.python_version(),
             "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-            "versions": versions}
+            "unset": os.environ.get("TINYGRAD_GD_BENCH_UNSET"), "blas": blas_kernels(), "versions": versions}
+
+
+def blas_kernels():
+    """The BLAS libraries loaded in this process and the kernel family each runs (threadpoolctl), e.g.
+    `openblas 0.3.30 Zen, 1 thread`. Call it after NumPy (and torch) are imported."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ["unknown (threadpoolctl is not installed: make bench installs it)"]
+    return [f"{lib.get('internal_api')} {lib.get('version')} {lib.get('architecture') or ''}".replace("  ", " ")
+            + f", {lib.get('num_threads')} thread{'s' if lib.get('num_threads') != 1 else ''}"
+            + f" ({Path(lib.get('filepath', '')).name})"
+            for lib in threadpool_info() if lib.get("user_api") == "blas"]
+
+
+def machine_line(env):
+    """The one line a README table is quoted with: date, CPU, Python, threads, the BLAS kernel actually run."""
+    unset = env.get("unset")
+    removed = (f"{unset} removed for this run" if unset else
+               "OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE not set" if unset == "" else "environment as given")
+    return (f"{env['date']}, {env['cpu']}, Python {env['python']}, 1 thread; BLAS: {'; '.join(env['blas'])}"
+            f" ({removed})")
 
 
 def _seconds(s):
@@ -271,10 +342,21 @@ def table(name, result):
             ratio = entry[key]["ratio"]
             cells += [_seconds(entry[key]["median_s"]), "—" if ratio is None else f"{ratio:.3f}×"]
         lines.append(f"| {label} | {' | '.join(cells)} | {target.get('ratio', '')} | {met} |")
-    for label, memory in result.get("memory", {}).items():
-        lines.append(f"\n{label}: peak Python heap {memory['peak_mb']:.1f} MB while the chain lives; "
-                     f"{memory['left_after_drop_kb']:.1f} KB left once it is dropped with the GC off "
-                     f"({memory['left_after_gc_kb']:.1f} KB after gc.collect()).")
+    memory = result.get("memory")
+    if memory:
+        mine = memory["tinygrad_gd"]
+        lines += ["", f"Memory of the forward graph held alive (GC off; target for tinygrad_gd: {W3_BYTES_TARGET} "
+                  "bytes per op):", "",
+                  "| system | bytes per op | of it Python objects | of it C heap | GC-tracked objects per op |",
+                  "|---|---:|---:|---:|---:|"]
+        for label, e in memory.items():
+            if "bytes_per_op" in e:
+                c_heap = "—" if e["c_heap_bytes_per_op"] is None else f"{e['c_heap_bytes_per_op']:.0f} B"
+                lines.append(f"| {label} | {e['bytes_per_op']:.0f} B | {e['python_bytes_per_op']:.0f} B | {c_heap} | "
+                             f"{e['gc_tracked_per_op']:.2f} |")
+        lines.append(f"\ntinygrad_gd: peak Python heap {mine['peak_mb']:.1f} MB ({mine['peak_bytes_per_op']:.0f} "
+                     f"bytes per op) through forward and backward; {mine['left_after_drop_kb']:.1f} KB left once "
+                     f"it is dropped with the GC off ({mine['left_after_gc_kb']:.1f} KB after gc.collect()).")
     return "\n".join(lines)
 
 
@@ -326,7 +408,7 @@ def main(argv=None):
     freeze_imports()
     report = {"environment": environment(), "quick": args.quick, "workloads": {}, "gc_frozen_at_start": True}
     env = report["environment"]
-    print(f"# tinygrad_gd benchmarks — {env['date']}, {env['cpu']}, Python {env['python']}, 1 thread")
+    print(f"# tinygrad_gd benchmarks — {machine_line(env)}")
     print("versions: " + ", ".join(f"{k} {v or 'absent'}" for k, v in env["versions"].items()) + "\n")
     for name in args.only or wl.WORKLOADS:
         result = report["workloads"][name] = run_workload(name, args.quick)

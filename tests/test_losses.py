@@ -14,6 +14,8 @@ from tinygrad_gd.losses import (
     huber_loss,
     l1_loss,
     mse_loss,
+    nll_loss,
+    smooth_l1_loss,
 )
 
 PRED = np.array([0.5, -1.0, 2.0, 4.0])
@@ -160,3 +162,97 @@ def test_losses_match_pytorch():
     _torch_pair(torch, binary_cross_entropy, functional.binary_cross_entropy, probs, targets)
     logits = np.array([[1e4, -1e4, 0.0, 3.0], [-1e4, 1e4, -30.0, 50.0]])
     _torch_pair(torch, binary_cross_entropy_with_logits, functional.binary_cross_entropy_with_logits, logits, targets)
+
+
+def _compare(torch, ours_fn, theirs_fn, x, y, ours_kwargs, theirs_kwargs, reductions=("mean", "sum", "none")):
+    """Value and gradient (through a weighted sum, so every output counts differently) equal to PyTorch's."""
+    for reduction in reductions:
+        xv = Value(x, requires_grad=True)
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        ours = ours_fn(xv, y, reduction=reduction, **ours_kwargs)
+        theirs = theirs_fn(xt, torch.as_tensor(y), reduction=reduction, **theirs_kwargs)
+        np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=reduction)
+        weights = np.arange(1.0, 1.0 + ours.size).reshape(ours.shape)
+        (ours * Value(weights)).sum().backward()
+        (theirs * torch.as_tensor(weights)).sum().backward()
+        np.testing.assert_allclose(xv.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=reduction)
+
+
+EXTREME = np.array([[1e4, -1e4, 0.0, 3.0], [-2.0, 0.5, 1e3, 0.0], [0.0, 0.0, 0.0, 0.0], [5.0, -3.0, 2.0, 1.0],
+                    [-1e3, 1e3, 0.0, 0.0]])
+LABELS = np.array([0, 2, 3, 1, 2])
+CLASS_WEIGHT = np.array([0.5, 2.0, 1.0, 3.0])
+
+
+@pytest.mark.parametrize("options", [
+    {"weight": CLASS_WEIGHT}, {"ignore_index": 2}, {"label_smoothing": 0.1},
+    {"weight": CLASS_WEIGHT, "ignore_index": 3, "label_smoothing": 0.25}, {"ignore_index": -100},
+])
+def test_cross_entropy_options_match_pytorch(options):
+    torch = pytest.importorskip("torch")
+    theirs = {k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+    _compare(torch, cross_entropy, torch.nn.functional.cross_entropy, EXTREME, LABELS, options, theirs)
+    log_probs = Value(EXTREME).log_softmax(axis=1).data
+    nll_options = {k: v for k, v in options.items() if k != "label_smoothing"}
+    nll_theirs = {k: v for k, v in theirs.items() if k != "label_smoothing"}
+    _compare(torch, nll_loss, torch.nn.functional.nll_loss, log_probs, LABELS, nll_options, nll_theirs)
+
+
+@pytest.mark.parametrize("options", [{}, {"weight": CLASS_WEIGHT}, {"label_smoothing": 0.2},
+                                     {"weight": CLASS_WEIGHT, "label_smoothing": 0.05}])
+def test_cross_entropy_with_probability_targets_matches_pytorch(options):
+    torch = pytest.importorskip("torch")
+    probs = np.random.default_rng(3).dirichlet(np.ones(4), size=5)
+    theirs = {k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+    _compare(torch, cross_entropy, torch.nn.functional.cross_entropy, EXTREME, probs, options, theirs)
+
+
+def test_cross_entropy_over_extra_axes_and_one_example_match_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x, t = rng.normal(size=(2, 3, 4, 5)), rng.integers(0, 3, size=(2, 4, 5))
+    for options in ({}, {"weight": np.array([1.0, 2.0, 0.5]), "ignore_index": 1}):
+        theirs = {k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+        _compare(torch, cross_entropy, torch.nn.functional.cross_entropy, x, t, options, theirs)
+    _compare(torch, cross_entropy, torch.nn.functional.cross_entropy, EXTREME[0], np.array(1),
+             {"label_smoothing": 0.1}, {"label_smoothing": 0.1})
+
+
+def test_cross_entropy_options_by_hand():
+    x = Value(np.zeros((3, 2)), requires_grad=True)  # every probability is ½: each row's loss is log 2
+    loss = cross_entropy(x, [0, 1, 1], weight=[1.0, 3.0])  # (1 + 3 + 3)·log 2 / (1 + 3 + 3)
+    assert loss.item() == pytest.approx(math.log(2))
+    assert cross_entropy(x, [0, 1, 1], weight=[1.0, 3.0], reduction="sum").item() == pytest.approx(7 * math.log(2))
+    ignored = cross_entropy(x, [0, -100, 1], reduction="none")
+    np.testing.assert_allclose(ignored.data, [math.log(2), 0.0, math.log(2)])
+    ignored.sum().backward()
+    np.testing.assert_array_equal(x.grad[1], [0.0, 0.0])  # an ignored row gets no gradient
+
+
+def test_cross_entropy_option_errors_are_named():
+    x = Value(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"weight must hold one number per class, shape \(3,\), got \(2,\)"):
+        cross_entropy(x, [0, 1], weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="Invalid label_smoothing: 1.5"):
+        cross_entropy(x, [0, 1], label_smoothing=1.5)
+    with pytest.raises(IndexError, match="class index 3 is out of range for 3 classes"):
+        cross_entropy(x, [3, -100])
+
+
+def test_smooth_l1_and_weighted_binary_losses_match_pytorch():
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(3, 4)) * 2, rng.normal(size=(3, 4))
+    for beta in (0.5, 1.0, 0.0):
+        _compare(torch, smooth_l1_loss, functional.smooth_l1_loss, x, y, {"beta": beta}, {"beta": beta})
+    probs = np.array([[0.0, 1.0, 0.3, 0.999999], [1e-30, 0.5, 1.0, 0.0]])
+    targets = np.array([[1.0, 0.0, 0.3, 1.0], [1.0, 0.5, 1.0, 0.0]])
+    weight = np.array([0.5, 1.0, 2.0, 3.0])
+    _compare(torch, binary_cross_entropy, functional.binary_cross_entropy, probs, targets,
+             {"weight": weight}, {"weight": torch.as_tensor(weight)})
+    logits = np.array([[1e4, -1e4, 0.0, 3.0], [-1e4, 1e4, -30.0, 50.0]])
+    pos = np.array([3.0, 0.5, 1.0, 2.0])
+    _compare(torch, binary_cross_entropy_with_logits, functional.binary_cross_entropy_with_logits, logits, targets,
+             {"pos_weight": pos, "weight": weight},
+             {"pos_weight": torch.as_tensor(pos), "weight": torch.as_tensor(weight)})

@@ -117,3 +117,93 @@ def test_maxpool_stride_defaults_to_the_kernel_per_axis():
     for kernel, stride in [((3, 2), None), (2, (1, 2)), ((2, 3), (3, 1))]:
         expected = torch.nn.MaxPool2d(kernel, stride)(torch.from_numpy(x)).numpy()
         np.testing.assert_array_equal(nn.MaxPool2d(kernel, stride)(x).data, expected)
+
+
+# ---- safetensors: the file PyTorch loads -----------------------------------------------------------------------
+def _cnn(seed):
+    layers = [nn.Conv2d(1, 2, 3, padding=1, rng=seed)]
+    if hasattr(nn, "BatchNorm2d"):
+        layers.append(nn.BatchNorm2d(2))
+    layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 3, rng=seed)]
+    return nn.Sequential(*layers)
+
+
+def _torch_cnn(torch):
+    tnn = torch.nn
+    layers = [tnn.Conv2d(1, 2, 3, padding=1)] + [tnn.BatchNorm2d(2)] * hasattr(nn, "BatchNorm2d")
+    return tnn.Sequential(*layers, tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(8, 3)).double()
+
+
+def _train_a_little(model):
+    """One step of training, so BatchNorm's running statistics are not their initial values."""
+    x = np.random.default_rng(7).normal(size=(5, 1, 4, 4))
+    model.train()
+    SGD(model.parameters(), lr=0.1)
+    model(x).sum().backward()
+    return model.eval()
+
+
+def test_safetensors_round_trip(tmp_path):
+    a, b = _train_a_little(_cnn(0)), _cnn(1).eval()
+    nn.save(a, tmp_path / "model.safetensors")
+    nn.load(b, tmp_path / "model.safetensors")
+    x = np.random.default_rng(0).normal(size=(2, 1, 4, 4))
+    np.testing.assert_array_equal(a(x).data, b(x).data)
+    for key, value in a.state_dict().items():
+        np.testing.assert_array_equal(b.state_dict()[key], value, err_msg=key)
+        assert b.state_dict()[key].dtype == value.dtype
+
+
+def test_a_model_saved_here_runs_in_pytorch_and_back(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+
+    ours = _train_a_little(_cnn(0))
+    nn.save(ours, tmp_path / "ours.safetensors")
+    twin = _torch_cnn(torch)
+    twin.load_state_dict(load_file(tmp_path / "ours.safetensors"))  # strict: the same keys, the same shapes
+    twin.eval()
+    x = np.random.default_rng(1).normal(size=(3, 1, 4, 4))
+    with torch.no_grad():
+        np.testing.assert_allclose(twin(torch.from_numpy(x)).numpy(), ours(x).data, rtol=1e-12, atol=1e-12)
+
+    trained = _torch_cnn(torch)  # and the other way: PyTorch's weights, saved by PyTorch, loaded here
+    trained.train()
+    trained(torch.from_numpy(x)).sum().backward()  # moves BatchNorm's running statistics
+    save_file(trained.state_dict(), tmp_path / "theirs.safetensors")
+    back = nn.load(_cnn(5), tmp_path / "theirs.safetensors").eval()
+    trained.eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(back(x).data, trained(torch.from_numpy(x)).numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.pop("0.bias"), r"missing keys \['0.bias'\]"),
+    (lambda s: s.update(extra=np.zeros(2)), r"unexpected keys \['extra'\]"),
+    (lambda s: s.update({"0.weight": np.zeros((2, 1, 3, 4))}), r"0.weight: file \(2, 1, 3, 4\), model \(2, 1, 3, 3\)"),
+])
+def test_a_refused_safetensors_load_names_the_keys_and_changes_nothing(edit, message, tmp_path):
+    from safetensors.numpy import save_file
+
+    model = _cnn(0)
+    before = model.state_dict()
+    state = _cnn(1).state_dict()
+    edit(state)
+    save_file(state, tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match=message):
+        nn.load(model, tmp_path / "bad.safetensors")
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_a_truncated_safetensors_file_is_refused(tmp_path):
+    model = _cnn(0)
+    before = model.state_dict()
+    nn.save(_cnn(1), tmp_path / "model.safetensors")
+    data = (tmp_path / "model.safetensors").read_bytes()
+    for cut in (len(data) - 7, 20, 3):
+        (tmp_path / "cut.safetensors").write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="cut.safetensors: not a complete safetensors file"):
+            nn.load(model, tmp_path / "cut.safetensors")
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)

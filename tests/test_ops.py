@@ -88,6 +88,13 @@ CASES = {
                              [((3,), (3,)), ((2, 3), (2, 3))]),
     "CROSS_ENTROPY": (lambda x: apply(ops.CROSS_ENTROPY, x, target=np.array([2, 0] if x.ndim == 2 else 1))
                       * (Value([1.0, -2.0]) if x.ndim == 2 else 1.5), (_any,), [(3,), (2, 3)]),
+    # The straight-through estimator is the slope the staircase tends to as its steps shrink: on a grid of 2⁻⁴⁰
+    # finite differences see slope 1, and where a coarse grid clamps (|x| >= 0.3 > 0.2) both sides see 0.
+    # The edges and PyTorch's values are checked in test_quant.py.
+    "FAKE_QUANTIZE": (lambda x: apply(ops.FAKE_QUANTIZE, x, scale=2.0 ** -40, zero_point=0, quant_min=-2 ** 42,
+                                      quant_max=2 ** 42) * 3
+                      + apply(ops.FAKE_QUANTIZE, x, scale=0.1, zero_point=0, quant_min=-2, quant_max=2),
+                      (_away_from_zero,), UNARY_SHAPES),
     "IM2COL": (lambda x: _weighted(apply(ops.IM2COL, x, kernel_size=(2, 2), stride=1, padding=1))
                + _weighted(apply(ops.IM2COL, x, kernel_size=(2, 1), stride=2, padding=0)), (_any,), [(1, 2, 3, 3)]),
     # the names PyTorch users type (issue 14); compositions are checked in test_functional.py

@@ -32,8 +32,8 @@ __all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "wher
            "set_default_dtype", "get_default_dtype", "float32", "float64", "int64", "int32", *_creation_names,
            *sorted(_functional.FUNCTIONS)]
 __version__ = "0.1.0"
-_SUBMODULES = {"backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent", "functional",
-               "creation", "dtypes", "random"}
+_SUBMODULES = {"backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent", "quant",
+               "functional", "creation", "dtypes", "random"}
 
 
 def __getattr__(name):

@@ -150,7 +150,45 @@ def build_parser():
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--plot", metavar="FILE.png", help="save the loss curve (and the moons' decision boundary)")
     add_descend_parser(commands)
+    lr_find = commands.add_parser("lr-find", help="find a learning rate: the range test on moons or digits",
+                                  description="Train a few mini-batches while raising the learning rate "
+                                              "exponentially, watch the loss, suggest a rate; the model is "
+                                              "restored afterwards.")
+    lr_find.add_argument("dataset", choices=["moons", "digits"])
+    lr_find.add_argument("--optimizer", default="sgd", choices=list(BY_NAME))
+    lr_find.add_argument("--start-lr", type=float, default=1e-7)
+    lr_find.add_argument("--end-lr", type=float, default=10.0)
+    lr_find.add_argument("--steps", type=int, default=100, help="mini-batch steps (default 100)")
+    lr_find.add_argument("--batch-size", type=_batch_size, default=32, help="0 for full-batch descent")
+    lr_find.add_argument("--suggest", choices=["steepest", "minimum"], default="steepest",
+                         help="steepest descent of the smoothed loss, or the minimum's rate / 10")
+    lr_find.add_argument("--seed", type=int, default=0)
+    lr_find.add_argument("--plot", metavar="FILE.png", help="save the loss against the rate (needs matplotlib)")
     return parser
+
+
+def run_lr_find(args, out=None):
+    """`tinygrad-gd lr-find`: the range test on a demo model; prints the curve in a few lines and the rate."""
+    from tinygrad_gd import losses
+    from tinygrad_gd.descent import figure_class
+    from tinygrad_gd.train import demo_problem, lr_find
+
+    out = out or sys.stdout
+    if args.plot:  # a missing matplotlib or folder is said before the test runs, not after
+        figure_class()
+        if not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+            raise FileNotFoundError(f"cannot write {args.plot}: the folder "
+                                    f"{os.path.dirname(os.path.abspath(args.plot))} does not exist")
+    model, data, _ = demo_problem(args.dataset, np.random.default_rng(args.seed), args.seed)
+    result = lr_find(model, losses.cross_entropy, data, args.start_lr, args.end_lr, args.steps, args.optimizer,
+                     args.batch_size or None, suggest=args.suggest, rng=args.seed)
+    print(f"{args.dataset}: {args.optimizer}, lr from {args.start_lr:g} to {args.end_lr:g} over {args.steps} "
+          f"mini-batches of {args.batch_size or 'all'}", file=out)
+    print(result.summary(), file=out)
+    if args.plot:
+        result.plot().figure.savefig(args.plot, dpi=100)
+        print(f"plot saved to {args.plot}", file=out)
+    return result
 
 
 def main(argv=None):
@@ -171,6 +209,12 @@ def main(argv=None):
                 return 1
     elif args.command == "graph":
         return run_graph(args)
+    elif args.command == "lr-find":
+        try:
+            run_lr_find(args)
+        except (ImportError, ValueError, OSError) as error:
+            print(f"tinygrad-gd lr-find: {error}", file=sys.stderr)
+            return 1
     elif args.command == "train":
         from tinygrad_gd.train import TrainingDiverged, run_demo
 

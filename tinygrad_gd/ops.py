@@ -101,6 +101,17 @@ CLIP = Op("clip", lambda x, low, high: np.clip(x, low, high),
           lambda g, out, x, low, high: g * (np.greater(x, -np.inf if low is None else low)
                                             & np.less(x, np.inf if high is None else high)))
 
+
+def _grid(x, scale, zero_point):  # np.rint rounds half to even like PyTorch's nearbyint; x·(1/s) as PyTorch, not x/s
+    return np.rint(np.asarray(x) * (np.ones((), np.result_type(x, np.float32)) / scale)) + zero_point
+
+
+# round to the grid, clamp, map back; rule: straight-through, 1 where the grid point is in [quant_min, quant_max]
+FAKE_QUANTIZE = Op("fake_quantize", lambda x, scale, zero_point, quant_min, quant_max:
+                   (np.clip(_grid(x, scale, zero_point), quant_min, quant_max) - zero_point) * scale,
+                   lambda g, out, x, scale, zero_point, quant_min, quant_max: g * (np.abs(
+                       _grid(x, scale, zero_point) - (quant_min + quant_max) / 2) <= (quant_max - quant_min) / 2))
+
 # ---- reductions -------------------------------------------------------------------------------------------------
 # np.full, not np.broadcast_to: the same numbers, but 4x less overhead on small arrays (a view is rarely kept)
 SUM = Op("sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),  # d Σx = 1 for every x

@@ -11,6 +11,7 @@ Everything else here is bookkeeping: batches, a history of the score per epoch, 
 stop when the score blows up (the hiker overshooting: the learning rate is too large).
 """
 
+import itertools
 import os
 import sys
 
@@ -148,6 +149,142 @@ def _forward(model, X):
         return model(Value(X))
 
 
+# ---- the learning-rate range test ------------------------------------------------------------------------------
+
+
+class LRFinderResult:
+    """What `lr_find` saw: the rates tried, the loss at each (raw and smoothed), and the rate it suggests.
+
+    `suggestion` is the rate chosen by `rule`; both candidate rules are kept, so neither is hidden:
+    `steepest_lr`, where the smoothed loss fell fastest per factor of lr, and `min_lr_div10`, the rate of the
+    smoothed minimum divided by 10 (past the minimum the hiker already overshoots).
+    """
+
+    def __init__(self, lrs, losses, smoothed, steepest_lr, min_lr_div10, suggestion, rule, stopped):
+        self.lrs, self.losses, self.smoothed = lrs, losses, smoothed
+        self.steepest_lr, self.min_lr_div10 = steepest_lr, min_lr_div10
+        self.suggestion, self.rule, self.stopped = suggestion, rule, stopped
+
+    def __repr__(self):
+        return (f"LRFinderResult(suggestion={self.suggestion:.3g} ({self.rule}), steps={len(self.lrs)}, "
+                f"stopped={self.stopped!r})")
+
+    def summary(self, rows=8):
+        """A few lines: the curve sampled at `rows` rates with a bar per loss, then both rules' rates."""
+        pick = np.unique(np.linspace(0, len(self.lrs) - 1, min(rows, len(self.lrs))).round().astype(int))
+        low, high = min(self.smoothed), max(self.smoothed[i] for i in pick)
+        lines = [f"{'lr':>9}  {'smoothed loss':>13}"]
+        for i in pick:
+            bar = "#" * (1 + round(30 * (self.smoothed[i] - low) / ((high - low) or 1)))
+            lines.append(f"{self.lrs[i]:9.2e}  {self.smoothed[i]:13.4f}  {bar}")
+        lines.append(f"stopped: {self.stopped}")
+        lines.append(f"steepest descent of the smoothed loss at lr {self.steepest_lr:.2e}; "
+                     f"the minimum's rate / 10 is {self.min_lr_div10:.2e}")
+        lines.append(f"suggested lr: {self.suggestion:.2e} ({self.rule})")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """The smoothed loss against lr (log scale), the suggestion marked; returns the axes."""
+        if ax is None:
+            ax = figure_class()(figsize=(6, 4), layout="constrained").subplots()
+        ax.plot(self.lrs, self.losses, color="lightgray", lw=1, label="loss per mini-batch")
+        ax.plot(self.lrs, self.smoothed, color="C0", label="smoothed loss")
+        ax.axvline(self.suggestion, color="C3", ls="--", label=f"suggested lr {self.suggestion:.2g} ({self.rule})")
+        seen = [v for v in self.losses + self.smoothed if np.isfinite(v)]
+        low, top = min(seen), max(self.smoothed[0] * 1.5, min(self.smoothed) * 1.5)  # the divergence runs off
+        ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="training loss",
+               title="learning-rate range test", ylim=(low - 0.05 * (top - low), top))
+        ax.legend(fontsize=8)
+        return ax
+
+
+def lr_find(model, loss_fn, data, start_lr=1e-7, end_lr=10, num_steps=100, optimizer="sgd", batch_size=32,
+            beta=0.98, diverge_threshold=4.0, suggest="steepest", rng=None):
+    """The learning-rate range test (Smith 2017; fastai's `lr_find`, Lightning's tuner): look before you walk.
+
+    Takes `num_steps` mini-batch steps while raising the learning rate exponentially from `start_lr` to `end_lr`,
+    recording the loss before each step. At tiny rates the loss barely moves, then it falls, and at rates that
+    are too large it shoots up: the test stops once the smoothed loss exceeds `diverge_threshold` times its best
+    (or is NaN). The loss is smoothed by an exponential moving average with weight `beta`, bias-corrected.
+
+    `optimizer` is a name from `optim.BY_NAME` (a fresh one is made) or an Optimizer over the model's weights.
+    Nothing is changed by looking: the weights, their `.grad`, the model's train/eval mode and the optimizer's
+    state and hyperparameters are restored afterwards exactly (bit for bit).
+
+    `suggest` chooses the rule: "steepest" (the rate where the smoothed loss falls fastest per factor of lr,
+    ignoring the first tenth and the last point, as Lightning does) or "minimum" (the rate of the smoothed
+    minimum, divided by 10, as fastai's `lr_min`). Returns an LRFinderResult with both.
+    """
+    if not 0 < start_lr < end_lr:
+        raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 3:
+        raise ValueError(f"num_steps must be an int >= 3 (a curve needs a few points), not {num_steps!r}")
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must lie in [0, 1), not {beta!r}")
+    if suggest not in ("steepest", "minimum"):
+        raise ValueError(f"suggest must be 'steepest' or 'minimum', not {suggest!r}")
+    X, y = data
+    if len(X) != len(y):
+        raise ValueError(f"data: X and y must have the same number of samples, got {len(X)} and {len(y)}")
+    params = model.parameters()
+    hiker = optim.make_optimizer(optimizer, params, start_lr) if isinstance(optimizer, str) else optimizer
+    if not isinstance(hiker, optim.Optimizer):
+        raise TypeError(f"optimizer must be a name ({', '.join(optim.BY_NAME)}) or an Optimizer, not "
+                        f"{type(optimizer).__name__}")
+    # Saved before the first step, restored in `finally`: an error or Ctrl-C midway leaves the model as it was.
+    # The gradients are kept by reference: zero_grad replaces .grad (it never writes into it), so they stay intact.
+    weights, hiker_state, grads = model.state_dict(), hiker.state_dict(), [p.grad for p in params]
+    modes = [(m, m.training) for m in model.modules()]
+    lrs = start_lr * (end_lr / start_lr) ** (np.arange(num_steps) / (num_steps - 1))
+    rng = np.random.default_rng(rng)
+    losses_seen, smoothed, average, stopped = [], [], 0.0, f"reached end_lr {end_lr:g} after {num_steps} steps"
+    try:
+        model.train()
+        stream = (batch for _ in itertools.count() for batch in batches(X, y, batch_size, rng=rng))  # epoch after epoch
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for lr, (X_batch, y_batch) in zip(lrs, stream, strict=False):  # the stream never ends
+                for group in hiker.param_groups:
+                    group["lr"] = float(lr)
+                loss = loss_fn(model(Value(X_batch)), y_batch)
+                value = loss.item()
+                average = beta * average + (1 - beta) * value
+                losses_seen.append(value)
+                smoothed.append(average / (1 - beta ** len(losses_seen)))  # bias-corrected, as Adam's moments
+                if not np.isfinite(smoothed[-1]) or smoothed[-1] > diverge_threshold * min(smoothed):
+                    stopped = (f"diverged at lr {lr:.2e} (step {len(losses_seen)}): the smoothed loss passed "
+                               f"{diverge_threshold:g}x its best")
+                    break
+                hiker.zero_grad()
+                loss.backward()
+                hiker.step()
+    finally:
+        model.load_state_dict(weights)
+        hiker.load_state_dict(hiker_state)
+        for p, grad in zip(params, grads, strict=True):
+            p.grad = grad
+        for m, mode in modes:
+            m.training = mode
+    return _suggest(lrs[:len(losses_seen)], losses_seen, smoothed, suggest, stopped)
+
+
+def _suggest(lrs, losses_seen, smoothed, suggest, stopped):
+    finite = np.isfinite(smoothed)
+    curve = np.where(finite, smoothed, np.inf)
+    min_lr_div10 = float(lrs[int(np.argmin(curve))] / 10)
+    skip = len(lrs) // 10  # the first steps: the average is still warming up, its slope says little
+    window = np.arange(skip, len(lrs) - 1)
+    window = window[finite[window]]
+    if len(window) >= 2:
+        slopes = np.gradient(curve[window], np.log(lrs[window]))  # change per factor e of lr
+        steepest_lr = float(lrs[window[int(np.argmin(slopes))]])
+    else:  # diverged almost at once: too few points for a slope
+        steepest_lr, suggest = min_lr_div10, "minimum"
+    rule = ("steepest descent of the smoothed loss" if suggest == "steepest" else "the minimum's rate / 10")
+    suggestion = steepest_lr if suggest == "steepest" else min_lr_div10
+    return LRFinderResult([float(r) for r in lrs], losses_seen, smoothed, steepest_lr, min_lr_div10, suggestion,
+                          rule, stopped)
+
+
 # ---- the `tinygrad-gd train moons|digits` demos ------------------------------------------------------------------
 
 
@@ -156,6 +293,17 @@ def digits_cnn(rng=None):
     rng = generator(rng)
     return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(16 * 4 * 4, 10, rng=rng))
+
+
+def demo_problem(dataset, rng, seed=0):
+    """The model, training data and held-out data (None for moons) of the `train` and `lr-find` demos."""
+    if dataset == "moons":
+        return nn.MLP([2, 16, 16, 2], rng=rng), data.make_moons(200, noise=0.1, rng=seed), None
+    if dataset != "digits":
+        raise ValueError(f"unknown dataset {dataset!r}; choose 'moons' or 'digits'")
+    X_all, y_all = data.load_digits()
+    X, X_test, y, y_test = data.train_test_split(X_all, y_all, test_fraction=0.2, rng=0)  # fixed split
+    return digits_cnn(rng), (X, y), (X_test, y_test)
 
 
 def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=0, plot=None, progress=None,
@@ -178,13 +326,7 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"cannot write {plot}: the folder {folder} does not exist")
     rng = np.random.default_rng(seed)
-    if dataset == "moons":
-        X, y = data.make_moons(200, noise=0.1, rng=seed)
-        model, val_data = nn.MLP([2, 16, 16, 2], rng=rng), None
-    else:
-        X_all, y_all = data.load_digits()
-        X, X_test, y, y_test = data.train_test_split(X_all, y_all, test_fraction=0.2, rng=0)  # fixed split
-        model, val_data = digits_cnn(rng), (X_test, y_test)
+    model, (X, y), val_data = demo_problem(dataset, rng, seed)
     hiker = optim.make_optimizer(optimizer, model.parameters(), lr)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit, once
         history = fit(model, losses.cross_entropy, hiker, (X, y), epochs, batch_size=batch_size, metric=accuracy,

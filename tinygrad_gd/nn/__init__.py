@@ -450,14 +450,35 @@ class MaxPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
+def _is_safetensors(path):
+    return os.fspath(path).lower().endswith(".safetensors")
+
+
+def _safetensors_numpy():
+    try:
+        import safetensors.numpy  # lazily: only saving or loading a .safetensors file needs it
+    except ImportError:  # pragma: no cover (a runtime dependency; this is for a broken install)
+        raise ImportError("saving or loading .safetensors needs the safetensors package: pip install safetensors") \
+            from None
+    return safetensors.numpy
+
+
 def save(module, path):
-    """Write the module's weights to an .npz file, atomically: a failed save leaves no partial file behind."""
+    """Write the module's weights and buffers, atomically: a failed save leaves no partial file behind.
+
+    The format follows the extension: `.safetensors` (the format PyTorch's ecosystem loads without pickle,
+    `safetensors.torch.load_file`, with PyTorch's key names), anything else `.npz`.
+    """
     path = os.fspath(path)
     state = module.state_dict()
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
+    suffix = ".safetensors" if _is_safetensors(path) else ".npz"
+    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=os.path.dirname(os.path.abspath(path)))
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **state)
+            if suffix == ".safetensors":
+                f.write(_safetensors_numpy().save({k: np.ascontiguousarray(v) for k, v in state.items()}))
+            else:
+                np.savez(f, **state)
         os.replace(temp, path)  # atomic on one file system: readers see the old file or the new, never half
     except BaseException:
         if os.path.exists(temp):
@@ -465,12 +486,40 @@ def save(module, path):
         raise
 
 
+def _read_state(path):
+    """{key: array} from an .npz or .safetensors file; neither format can hold code, and no pickle is read."""
+    if _is_safetensors(path):
+        st = _safetensors_numpy()
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            return st.load(data)
+        except Exception as error:  # SafetensorError: a truncated or foreign file
+            raise ValueError(f"{path}: not a complete safetensors file ({error})") from None
+    with np.load(path, allow_pickle=False) as f:
+        return {name: f[name] for name in f.files}
+
+
 def load(module, path):
-    """Read weights saved by `save` into `module` (no pickles); names and shapes must match, else nothing changes."""
-    with np.load(os.fspath(path), allow_pickle=False) as f:
-        state = {name: f[name] for name in f.files}
+    """Read weights saved by `save` (or by PyTorch's `safetensors.torch.save_file`) into `module`.
+
+    Names and shapes must match, else nothing changes and the error names every missing, unexpected or
+    mis-shaped key.
+    """
+    path = os.fspath(path)
+    state = _read_state(path)
     try:
         module.load_state_dict(state)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     return module
+
+
+# The rest of the package (after Module, which it builds on): PyTorch's names, all reachable as nn.<Name>.
+from . import functional  # noqa: E402, F401, I001
+from .activation import (  # noqa: E402, F401
+    ELU, GELU, Hardtanh, Identity, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax, Softplus, Softsign,
+)
+from .loss import (  # noqa: E402, F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
