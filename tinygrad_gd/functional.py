@@ -170,7 +170,8 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     axis, keepdim = _axis(dim, axis), keepdim or keepdims
     top = np.max(x.data, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)  # all −inf: log 0 = −inf, not NaN
-    out = (x - top).exp().sum(axis=axis, keepdims=keepdim).log()
+    with np.errstate(divide="ignore"):  # log 0 = −inf is the right answer for all −inf
+        out = (x - top).exp().sum(axis=axis, keepdims=keepdim).log()
     return out + (top if keepdim else np.squeeze(top, axis=axis))
 
 
@@ -285,8 +286,9 @@ def unflatten(x, dim, sizes):
     return x.reshape(x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])
 
 
-def flip(x, dims):
-    dims = [dims] if isinstance(dims, (int, np.integer)) else dims
+def flip(x, *dims):
+    """Reverse the order along `dims` (`flip(0)`, `flip(0, 1)` or `flip([0, 1])`); a reversing slice, no new rule."""
+    dims = _sizes(dims)
     return x[tuple(slice(None, None, -1) if d in {a % x.ndim for a in dims} else slice(None) for d in range(x.ndim))]
 
 
