@@ -172,7 +172,7 @@ def _compare(torch, ours_fn, theirs_fn, x, y, ours_kwargs, theirs_kwargs, reduct
         ours = ours_fn(xv, y, reduction=reduction, **ours_kwargs)
         theirs = theirs_fn(xt, torch.as_tensor(y), reduction=reduction, **theirs_kwargs)
         np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=reduction)
-        weights = np.arange(1.0, 1.0 + ours.size).reshape(ours.shape)
+        weights = np.arange(1.0, 1.0 + ours.numel()).reshape(ours.shape)
         (ours * Value(weights)).sum().backward()
         (theirs * torch.as_tensor(weights)).sum().backward()
         np.testing.assert_allclose(xv.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=reduction)
