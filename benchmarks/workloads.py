@@ -112,8 +112,8 @@ def w1_scalar(d):
 def w1_scalar_grads(layers):
     grads = []
     for neurons in layers:
-        grads.append(np.array([[wi.grad for wi in w] for w, _ in neurons]).T)
-        grads.append(np.array([b.grad for _, b in neurons]))
+        grads.append(np.array([[wi.grad.data for wi in w] for w, _ in neurons]).T)
+        grads.append(np.array([b.grad.data for _, b in neurons]))
     return grads
 
 

@@ -67,7 +67,7 @@ def test_equal_values_are_still_distinct_nodes():
     out = a * b
     assert len(topological_order(out)) == 3
     out.backward()
-    assert (a.grad, b.grad) == (2.0, 2.0)
+    assert (a.grad.item(), b.grad.item()) == (2.0, 2.0)
 
 
 # ---- broadcasting, in one place ------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_backward_function_and_method_agree():
     a, b = Value(2.0, requires_grad=True), Value(2.0, requires_grad=True)
     backward((a - 1) ** 3)
     ((b - 1) ** 3).backward()
-    assert a.grad == b.grad == 3.0
+    assert a.grad.item() == b.grad.item() == 3.0
 
 
 def test_gradcheck_passes_for_a_small_network():
@@ -204,4 +204,63 @@ def test_accumulated_grads_keep_the_leaf_dtype():
         w = Value(np.full(shape, 2.0), requires_grad=True, dtype="float32")
         for _ in range(2):
             (w * Value(np.full(shape, 3.0))).sum().backward()  # float64 partner: g arrives as float64
-        assert w.grad.dtype == np.float32 and np.all(w.grad == 6.0)
+        assert w.grad.dtype == np.float32 and np.all(w.grad.data == 6.0)
+
+
+# ---- .grad is a Value; grad(); create_graph (issue 10) --------------------------------------------------------
+def test_grad_is_a_constant_value_leaf():
+    w = Value(5.0, requires_grad=True)
+    ((w - 2) ** 2).backward()
+    assert isinstance(w.grad, Value) and w.grad.is_leaf and not w.grad.requires_grad
+    assert w.grad is w.grad  # wrapped once: zero_() on it changes the gradient the optimizer will read
+    assert w.grad.item() == 6.0 and w.grad.numpy() == 6.0 and w.grad.data == 6.0
+
+
+def test_grad_function_leaves_dot_grad_alone_and_returns_values():
+    from tinygrad_gd import grad
+
+    w, b = Value(5.0, requires_grad=True, name="w"), Value([1.0, 2.0], requires_grad=True)
+    gw, gb = grad(((w - 2) ** 2 * b).sum(), [w, b])
+    assert w.grad is None and b.grad is None
+    assert gw.item() == 6.0 * 3 and np.array_equal(gb.data, [9.0, 9.0]) and isinstance(gb, Value)
+
+
+def test_grad_allow_unused_names_the_input():
+    from tinygrad_gd import grad
+
+    w, unused = Value(5.0, requires_grad=True), Value(1.0, requires_grad=True, name="b")
+    with pytest.raises(RuntimeError, match=r"input 1 \('b'\) is not used"):
+        grad(w * 2, [w, unused])
+    assert grad(w * 2, [w, unused], allow_unused=True)[1] is None
+
+
+@pytest.mark.parametrize("how", ["grad", "backward"])
+def test_seed_example_derivatives_of_every_order(how):
+    """(w − 2)² at w = 5: first derivative 6, second 2, third 0."""
+    from tinygrad_gd import grad
+
+    w = Value(5.0, requires_grad=True)
+    f = (w - 2) ** 2
+    found = []
+    for order in range(3):
+        if how == "grad":
+            (f,) = grad(f, w, create_graph=True, allow_unused=order == 2)
+        else:
+            w.grad = None
+            f.backward(create_graph=True)
+            f = w.grad
+        found.append(f.item())
+    assert found == [6.0, 2.0, 0.0]
+
+
+def test_create_graph_accumulates_into_a_graph_and_grad_outputs_weigh_outputs():
+    from tinygrad_gd import grad
+
+    x = Value([1.0, 2.0], requires_grad=True)
+    (x ** 3).sum().backward(create_graph=True)
+    (x ** 3).sum().backward(create_graph=True)  # .grad = 3x² + 3x², recorded
+    assert x.grad.grad_fn is not None and np.array_equal(x.grad.data, [6.0, 24.0])
+    (second,) = grad(x.grad.sum(), x)
+    assert np.array_equal(second.data, [12.0, 24.0])  # d/dx Σ 6x² = 12x
+    (g,) = grad(x ** 2, x, grad_outputs=Value([1.0, 10.0]))
+    assert np.array_equal(g.data, [2.0, 40.0])

@@ -283,3 +283,34 @@ def test_no_grad_as_a_bare_decorator_and_in_recursion():
         return n if n == 0 else countdown(n - 1)
 
     assert countdown(3) == 0 and is_grad_enabled()  # the same object entered four times, restored four times
+
+
+def test_inplace_methods_on_grads_follow_the_inplace_rules():
+    w = Value([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    g = w.grad
+    version = g.version
+    assert g.mul_(2) is g and np.array_equal(g.data, [4.0, 8.0])
+    assert g.add_(Value([1.0, 1.0]), alpha=-1) is g and np.array_equal(g.data, [3.0, 7.0])
+    assert g.fill_(np.inf) is g and np.all(g.data == np.inf)
+    assert g.zero_() is g and np.array_equal(w.grad.data, [0.0, 0.0]) and g.version == version + 4
+    s = Value(3.0)
+    assert s.zero_().item() == 0.0 and s.fill_(2).item() == 2.0  # 0-d data is replaced, not written into
+    with pytest.raises(RuntimeError, match="in-place update of a weight"):
+        w.zero_()
+    with pytest.raises(RuntimeError, match=r"add_\(\) would change a Value that is part of a graph"):
+        (w * 2).add_(1)
+    with pytest.raises(ValueError, match="shape"):
+        g.fill_([1.0, 2.0, 3.0])
+    assert np.array_equal(g.data, [0.0, 0.0])
+    with no_grad():
+        w.zero_()
+    assert np.array_equal(w.data, [0.0, 0.0])
+
+
+def test_grad_set_by_hand_becomes_a_value():
+    w = Value([1.0, 2.0], requires_grad=True)
+    w.grad = [3, 4]
+    assert isinstance(w.grad, Value) and w.grad.dtype == np.float64 and w.grad.tolist() == [3.0, 4.0]
+    with pytest.raises(TypeError, match="not text"):
+        w.grad = "3"

@@ -116,7 +116,7 @@ def test_frames_leave_grad_alone_and_end_at_backward():
     assert records(last) == records(viz.to_dot(loss))
     assert all(np.array_equal(b, n.grad) if b is not None else n.grad is None
                for b, n in zip(before, topological_order(loss), strict=True))
-    assert w.grad == 6.0
+    assert w.grad.item() == 6.0
 
 
 @pytest.mark.parametrize("name", HOSTILE + ["line one\nline two", "tab\there\x00nul"])
@@ -197,7 +197,7 @@ class Hiker:
 
     def step(self):
         for p in self.params:
-            p.data = p.data - self.lr * p.grad
+            p.data = p.data - self.lr * p.grad.data
 
 
 def test_descent_html_one_and_two_variables(tmp_path):

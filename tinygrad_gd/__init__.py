@@ -16,6 +16,7 @@ import importlib
 
 from . import dtypes as _dtypes
 from . import functional as _functional
+from .autograd import grad
 from .creation import *  # noqa: F403 (tensor, zeros, ones, arange, linspace, randn, ...: see creation.__all__)
 from .creation import __all__ as _creation_names
 from .dtypes import float32, float64, get_default_dtype, int32, int64, set_default_dtype
@@ -28,12 +29,12 @@ globals().update(_functional.FUNCTIONS)
 globals().update({name: getattr(_dtypes, name) for name in _dtypes.NAMES})
 
 # The dtype names float, int, bool, ... are attributes only: `from tinygrad_gd import *` must not hide Python's own.
-__all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "where", "manual_seed",
+__all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "where", "grad", "manual_seed",
            "set_default_dtype", "get_default_dtype", "float32", "float64", "int64", "int32", *_creation_names,
            *sorted(_functional.FUNCTIONS)]
 __version__ = "0.1.0"
-_SUBMODULES = {"backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent", "quant",
-               "functional", "creation", "dtypes", "random"}
+_SUBMODULES = {"autograd", "backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent",
+               "quant", "functional", "creation", "dtypes", "random"}
 
 
 def __getattr__(name):

@@ -12,7 +12,11 @@ Three functions do it, and nothing else in tinygrad_gd walks a graph:
   needs no recursion);
 - `walk(root, grad)`: a generator of `(node, gradient)` in reverse topological order; it keeps its pending
   gradients to itself and never reads or writes `.grad`, so the graph pictures (viz/) can replay it safely;
-- `backward(root, grad)`: consumes the walk and adds each gradient into `.grad`.
+- `backward(root, grad)`: consumes the walk and adds each gradient into `.grad` (autograd.grad, the other
+  consumer, returns the gradients instead).
+
+With `create_graph=True` the walk runs the ops' rules on Values, so the gradients it delivers are recorded as a
+graph themselves: the map of the map, which gives second derivatives (curvature) and beyond.
 
 This module reads Values through the small `Node` protocol below and imports nothing else from tinygrad_gd.
 """
@@ -98,11 +102,14 @@ def _check_versions(order):
                 f"Run the forward pass again after changing it.")
 
 
-def walk(root: Node, grad):
+def walk(root: Node, grad, create_graph: bool = False):
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
     Pending gradients live in a private dict keyed by `id(node)` and are popped when used: a node's gradient is
     complete exactly when the walk reaches it, because all its children come before it.
+
+    The rules run on bare arrays (fast, nothing recorded), or with `create_graph` on the Values themselves, so
+    every gradient is recorded as a graph of its own that can be differentiated again: the same rules, once.
     """
     order = topological_order(root, grad_only=True)
     _check_versions(order)
@@ -115,11 +122,12 @@ def walk(root: Node, grad):
         op = node.grad_fn
         if op is None:
             continue  # a leaf: nothing above it
-        inputs = [parent.data for parent in node.parents]
+        inputs = node.parents if create_graph else [parent.data for parent in node.parents]
+        out = node if create_graph else node.data
         for i, parent in enumerate(node.parents):
             if not parent.requires_grad:
                 continue  # no rule runs for a constant
-            parent_g = op.vjp(i, g, node.data, inputs, node.params)
+            parent_g = op.vjp(i, g, out, inputs, node.params)
             if parent_g.shape != inputs[i].shape:
                 parent_g = sum_to_shape(parent_g, inputs[i].shape)
             if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
@@ -128,7 +136,29 @@ def walk(root: Node, grad):
             pending[key] = pending[key] + parent_g if key in pending else parent_g
 
 
-def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
+def seed(root: Node, grad, create_graph: bool = False):
+    """d(root)/d(root): ones for a one-number root, else the `grad` given (kept as a Value with create_graph)."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() needs a Value that requires grad, but this one does not: none of the Values it was "
+            "computed from has requires_grad=True (or it was computed under no_grad()). "
+            "Create your weights with Value(..., requires_grad=True).")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient works only for a Value with one element (a loss), but this one "
+                f"has shape {root.shape}. Reduce it first (loss.sum() or loss.mean()) or pass the gradient: "
+                f"backward(grad) with grad of shape {root.shape}.")
+        return root.data.dtype.type(1) if root.data.ndim == 0 else np.ones(root.data.shape, root.data.dtype)
+    if np.shape(getattr(grad, "data", grad)) != root.shape:
+        raise ValueError(f"backward(grad): grad has shape {np.shape(getattr(grad, 'data', grad))} but the Value "
+                         f"has shape {root.shape}")
+    if create_graph and hasattr(grad, "grad_fn"):
+        return grad  # a Value: its own graph, if any, carries on into the gradients
+    return np.array(getattr(grad, "data", grad), dtype=root.dtype)[()]  # a copy: a weight's .grad may become it
+
+
+def backward(root: Node, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
     """Fill `.grad` of every node that requires grad with d(root)/d(node).
 
     Leaves (the weights) *accumulate*: a second backward adds the same amount again, as in PyTorch, which is why
@@ -137,6 +167,7 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
     `grad` is d(score)/d(root); it may be left out when the root holds one number (the usual loss).
     `retain_graph` is accepted for PyTorch compatibility. Here the graph is never freed by backward: it lives as
     long as you hold its output (so you can draw it afterwards), and a repeated backward is always correct.
+    `create_graph=True` records the gradients as a graph (see `walk`), for second derivatives.
 
     The seed example of the gradient-descent article:
 
@@ -152,23 +183,7 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
     4.4
     """
     del retain_graph  # nothing is freed, so there is nothing to retain
-    if not root.requires_grad:
-        raise RuntimeError(
-            "backward() needs a Value that requires grad, but this one does not: none of the Values it was "
-            "computed from has requires_grad=True (or it was computed under no_grad()). "
-            "Create your weights with Value(..., requires_grad=True).")
-    if grad is None:
-        if root.data.size != 1:
-            raise RuntimeError(
-                f"backward() without a gradient works only for a Value with one element (a loss), but this one "
-                f"has shape {root.shape}. Reduce it first (loss.sum() or loss.mean()) or pass the gradient: "
-                f"backward(grad) with grad of shape {root.shape}.")
-        grad = root.data.dtype.type(1) if root.data.ndim == 0 else np.ones(root.data.shape, root.data.dtype)
-    else:
-        grad = np.array(getattr(grad, "data", grad), dtype=root.dtype)[()]  # a copy: a weight's .grad may become it
-        if np.shape(grad) != root.shape:
-            raise ValueError(f"backward(grad): grad has shape {np.shape(grad)} but the Value has shape {root.shape}")
-    for node, g in walk(root, grad):
+    for node, g in walk(root, seed(root, grad, create_graph), create_graph):
         if node.grad_fn is not None:
             node.grad = g  # an intermediate shows the latest pass
         elif node.grad is None:  # the walk hands a weight a gradient that it owns: no copy needed
@@ -176,9 +191,9 @@ def backward(root: Node, grad=None, retain_graph: bool = False) -> None:
             fits = g.dtype == node.data.dtype and (g.ndim or type(g) is not np.ndarray)
             node.grad = g if fits else np.asarray(g, node.data.dtype)[()]
         else:
-            node.grad += g  # leaves accumulate across backward calls (in place for arrays)
+            node.grad += g  # leaves accumulate: in place, or recorded out of place when g is part of a graph
             if node.grad.dtype != node.data.dtype:  # a 0-d float32 grad plus a float64 g: NumPy promotes
-                node.grad = node.grad.astype(node.data.dtype)
+                node.grad = node.grad.data.astype(node.data.dtype)
 
 
 def _numerical_gradient(fn, arrays, k, eps):

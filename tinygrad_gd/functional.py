@@ -20,7 +20,7 @@ import numpy as np
 
 from . import ops
 from . import value as _value
-from .value import Value, _axis, _constant, _wrap, apply, concatenate, where
+from .value import Value, _axis, _constant, _leaf, apply, concatenate, where
 
 
 def _as_value(x):
@@ -209,11 +209,11 @@ def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
 
 
 def _all(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
-    return _wrap(np.asarray(np.all(x.data, axis=_axis(dim, axis), keepdims=keepdim or keepdims))[()])
+    return _leaf(np.asarray(np.all(x.data, axis=_axis(dim, axis), keepdims=keepdim or keepdims))[()])
 
 
 def _any(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
-    return _wrap(np.asarray(np.any(x.data, axis=_axis(dim, axis), keepdims=keepdim or keepdims))[()])
+    return _leaf(np.asarray(np.any(x.data, axis=_axis(dim, axis), keepdims=keepdim or keepdims))[()])
 
 
 def _max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
@@ -320,7 +320,7 @@ def pad(x, pad, mode="constant", value=0.0):
         crop = [slice(None)] * x.ndim
         crop[axis] = slice(max(-before, 0), x.shape[axis] - max(-after, 0))
         x = x[tuple(crop)]
-        parts = [_wrap(np.full(x.shape[:axis] + (n,) + x.shape[axis + 1:], value, dtype=x.dtype))
+        parts = [_leaf(np.full(x.shape[:axis] + (n,) + x.shape[axis + 1:], value, dtype=x.dtype))
                  for n in (max(before, 0), max(after, 0))]
         x = concatenate([parts[0], x, parts[1]], axis=axis)
     return x

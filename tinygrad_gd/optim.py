@@ -97,7 +97,7 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Forget the slopes, so the next backward does not add onto them (PyTorch's default: set to None)."""
         for p in (p for group in self.param_groups for p in group["params"]):
-            p.grad = None if set_to_none or p.grad is None else np.zeros_like(p.grad)[()]
+            p.grad = None if set_to_none or p.grad is None else p.grad.detach().zero_()
 
     def step(self, closure=None):
         """Move every parameter that has a `.grad` one step. Returns `closure()` if given (it recomputes the loss)."""
@@ -107,11 +107,9 @@ class Optimizer:
         for group in self.param_groups:
             hyper = {key: group[key] for key in self.defaults}
             for p in group["params"]:
-                grad = p.grad
-                if grad is None or not p.requires_grad:
+                if p.grad is None or not p.requires_grad:
                     continue  # no slope (unused in the loss, zeroed, or frozen): PyTorch skips it too
-                if not isinstance(grad, (np.ndarray, np.generic)):
-                    grad = np.asarray(grad)  # a .grad set by hand to a number or a list
+                grad = p.grad.data  # the hiker steps with numbers: no graph is recorded for the update
                 if grad.shape != p.data.shape:
                     raise ValueError(f"gradient of shape {grad.shape} does not match its parameter of shape "
                                      f"{p.shape}; no parameter was changed")

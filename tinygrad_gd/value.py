@@ -109,7 +109,7 @@ def apply(op, *inputs, **params):
     except ValueError as error:
         shapes = " and ".join(str(x.shape) for x in inputs)
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
-    out.grad, out.name, out.version, out.params = None, None, 0, params
+    out._grad, out.name, out.version, out.params = None, None, 0, params
     # list comprehensions, not any()/tuple() of a generator: this runs once per node, and they are 2x faster
     if _grad_enabled and True in [x.requires_grad for x in inputs]:
         out.requires_grad, out.parents, out.grad_fn = True, inputs, op
@@ -127,14 +127,14 @@ def _constant(x, like):
         dtype = like.data.dtype  # a bare number takes the Value's dtype, so float32 stays float32 ...
         if dtype.kind != "f" and (type(x) is float or dtype.kind == "b"):  # ... but int64 + 0.5 is a float
             dtype = DEFAULT_FLOAT if type(x) is float else np.dtype(np.int64)
-        return _wrap(dtype.type(x))
-    return _wrap(_as_data(x, default=like.dtype if like.dtype.kind == "f" else None))
+        return _leaf(dtype.type(x))
+    return _leaf(_as_data(x, default=like.dtype if like.dtype.kind == "f" else None))
 
 
-def _wrap(data):
-    """A constant Value (a leaf that does not require grad) around NumPy data, taken as it is."""
+def _leaf(data):
+    """A Value around `data` as it is (no copy, no checks): a constant leaf, such as a gradient."""
     out = Value.__new__(Value)
-    out.data, out.grad, out.requires_grad, out.parents, out.grad_fn = data, None, False, (), None
+    out.data, out._grad, out.requires_grad, out.parents, out.grad_fn = data, None, False, (), None
     out.params, out.saved, out.version, out.name = None, (), 0, None
     return out
 
@@ -151,7 +151,7 @@ class Value:
     6.0
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "parents", "grad_fn", "params", "saved", "version", "name",
+    __slots__ = ("data", "_grad", "requires_grad", "parents", "grad_fn", "params", "saved", "version", "name",
                  "__weakref__")
     __array_ufunc__ = None  # `array * value` must call Value.__rmul__, not turn the Value into an object array
 
@@ -160,7 +160,7 @@ class Value:
             raise TypeError(f"name must be a string or None, not {type(name).__name__}")
         self.data = _as_data(data, dtype)
         _check_grad(self.data, requires_grad)
-        self.grad = None
+        self._grad = None
         self.requires_grad = bool(requires_grad)
         self.parents, self.grad_fn, self.params, self.saved = (), None, None, ()
         self.version = 0  # bumped by every in-place change, so a stale graph is caught in backward
@@ -174,6 +174,24 @@ class Value:
     op = property(lambda self: self.grad_fn.label(self.params) if self.grad_fn else "",
                   doc="The operation that made this Value ('+', '**2', 'matmul', ...), '' for a leaf.")
     is_leaf = property(lambda self: self.grad_fn is None, doc="True for Values you created, not computed.")
+
+    @property
+    def grad(self):
+        """d(score)/d(this Value) after `backward()`, as a Value (PyTorch's `.grad`), or None before.
+
+        A constant leaf (it does not require grad) after a plain `backward()`; after `backward(create_graph=True)`
+        a node of the new graph, which can be differentiated again.
+        """
+        g = self._grad
+        if g is not None and type(g) is not Value:  # the walk stores bare arrays (cheap); wrap on the first read
+            g = self._grad = _leaf(g)
+        return g
+
+    @grad.setter
+    def grad(self, g):
+        if g is not None and not isinstance(g, (Value, np.ndarray, np.generic)):
+            g = _as_data(g, self.dtype)  # `w.grad = 0` or a list, set by hand: checked like any Value's data
+        self._grad = g
 
     def item(self):
         """The single number inside, as a Python float."""
@@ -220,14 +238,14 @@ class Value:
             return self
         if dtype.kind == "f" and self.dtype.kind == "f":
             return apply(ops.CAST, self, dtype=dtype)
-        return _wrap(self.data.astype(dtype))
+        return _leaf(self.data.astype(dtype))
 
     def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
         """The index of the largest entry, an int64 Value (an index has no gradient)."""
-        return _wrap(np.asarray(self.data.argmax(_axis(dim, axis), keepdims=keepdim or keepdims))[()])
+        return _leaf(np.asarray(self.data.argmax(_axis(dim, axis), keepdims=keepdim or keepdims))[()])
 
     def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        return _wrap(np.asarray(self.data.argmin(_axis(dim, axis), keepdims=keepdim or keepdims))[()])
+        return _leaf(np.asarray(self.data.argmin(_axis(dim, axis), keepdims=keepdim or keepdims))[()])
 
     def __array__(self, dtype=None, copy=None):
         return np.array(self.data, dtype=dtype, copy=copy) if copy else np.asarray(self.data, dtype=dtype)
@@ -264,8 +282,11 @@ class Value:
         except Exception:  # a notebook should fall back to the text repr, not print a traceback per cell
             return None
 
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Backpropagate from this Value: fill `.grad` of everything it was computed from (see backprop.backward).
+
+        With `create_graph=True` the gradients are recorded as a graph of their own, so `w.grad` can be
+        differentiated again: the second derivative is `w.grad.backward()` away.
 
         >>> w = Value([5.0], requires_grad=True)
         >>> loss = (w - 2) ** 2
@@ -273,7 +294,7 @@ class Value:
         >>> print(f"Gradient: {w.grad.item()}")
         Gradient: 6.0
         """
-        backprop.backward(self, grad, retain_graph=retain_graph)
+        backprop.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     # ---- arithmetic, with NumPy broadcasting ---------------------------------------------------------------------
     def __add__(self, other):
@@ -431,6 +452,31 @@ class Value:
     def __itruediv__(self, other):
         return self._inplace(operator.itruediv, ops.DIV, other)
 
+    def add_(self, other, alpha=1):
+        """`self += alpha * other`, in place (PyTorch's add_): the rules of `-=` below, and never recorded."""
+        return self._unrecorded("add_", other)._inplace(operator.iadd, ops.ADD, other if alpha == 1 else alpha * other)
+
+    def mul_(self, other):
+        """`self *= other`, in place (PyTorch's mul_)."""
+        return self._unrecorded("mul_", other)._inplace(operator.imul, ops.MUL, other)
+
+    def fill_(self, value):
+        """Set every entry to `value`, in place (PyTorch's fill_)."""
+        return self._unrecorded("fill_", value)._inplace(np.copyto, _FILL, value)
+
+    def zero_(self):
+        """Set every entry to 0, in place: `w.grad.zero_()`, as PyTorch users write it."""
+        return self.fill_(0.0)
+
+    def _unrecorded(self, name, other):
+        # A method call cannot rebind the caller's name the way `x += 1` does, so a change that would have to
+        # be recorded out of place is refused rather than silently lost (weights get _inplace's own message).
+        if _grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)) and not (
+                self.is_leaf and self.requires_grad):
+            raise RuntimeError(f"{name}() would change a Value that is part of a graph without recording it; "
+                               f"write it out of place (x = x + y), or detach() first")
+        return self
+
     def _inplace(self, compute, op, other):
         """`w -= step`: change the numbers of *this* Value, keeping its identity (an optimizer holds it).
 
@@ -474,6 +520,10 @@ class MinMax(tuple):
     indices = property(lambda self: self[1])
 
 
+class _FILL:  # the one thing fill_ needs of an Op: a forward, for 0-d data (replaced, not written into)
+    forward = staticmethod(lambda data, value: np.where(True, value, data))
+
+
 def _raw(x):
     return x.data if isinstance(x, Value) else x
 
@@ -510,7 +560,7 @@ def _comparison(ufunc):
     def compare(self, other):
         if other is None or isinstance(other, str):
             return NotImplemented  # `v == None` is False, as in PyTorch
-        return _wrap(ufunc(self.data, _raw(other)))
+        return _leaf(ufunc(self.data, _raw(other)))
     return compare
 
 

@@ -1,0 +1,49 @@
+"""The map, asked directly: gradients handed back as Values (`grad`), and what they give twice over.
+
+`backward()` stores d(score)/d(weight) in each weight's `.grad`, for the hiker to read. `grad(outputs, inputs)`
+runs the same walk (backprop.walk) and returns the gradients instead, touching no `.grad`, as
+`torch.autograd.grad` does. With `create_graph=True` those gradients are Values recorded in a graph of their
+own, so the map can be drawn of the map: second derivatives, the curvature that decides how large a learning
+rate may be.
+"""
+
+from . import backprop
+from .value import Value
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """d(outputs)/d(inputs) as a tuple, one gradient per input, leaving every `.grad` alone (torch.autograd.grad).
+
+    `outputs` and `inputs` are Values or sequences of them; `grad_outputs` holds d(score)/d(output) for outputs
+    with more than one number. With `create_graph=True` the gradients are Values in a graph of their own, so
+    they can be differentiated again, to any order. An input no output depends on raises, naming it, unless
+    `allow_unused=True` (then its gradient is None). `retain_graph` is accepted, as in `backward`.
+
+    >>> from tinygrad_gd import Value, grad
+    >>> w = Value(5.0, requires_grad=True)
+    >>> (slope,) = grad((w - 2) ** 2, w, create_graph=True)
+    >>> (curvature,) = grad(slope, w)
+    >>> slope.item(), curvature.item()
+    (6.0, 2.0)
+    """
+    del retain_graph  # nothing is freed, so there is nothing to retain
+    outputs, inputs = _sequence(outputs), _sequence(inputs)
+    grad_outputs = [None] * len(outputs) if grad_outputs is None else _sequence(grad_outputs)
+    wanted, found = {id(x): k for k, x in enumerate(inputs)}, [None] * len(inputs)
+    for output, d_output in zip(outputs, grad_outputs, strict=True):
+        for node, g in backprop.walk(output, backprop.seed(output, d_output, create_graph), create_graph):
+            k = wanted.get(id(node))
+            if k is not None:
+                found[k] = g if found[k] is None else found[k] + g
+    for k, (x, g) in enumerate(zip(inputs, found, strict=True)):
+        if g is None and not allow_unused:
+            who = f"'{x.name}'" if x.name else f"of shape {x.shape}"
+            raise RuntimeError(f"grad(): input {k} ({who}) is not used to compute the outputs (or does not require "
+                               f"grad), so it has no gradient; pass allow_unused=True to get None for it")
+        if g is not None and not isinstance(g, Value):  # a bare array from the walk: the caller gets a Value
+            found[k] = Value(g, dtype=x.dtype)
+    return tuple(found)
+
+
+def _sequence(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
