@@ -224,3 +224,148 @@ def test_flatten_needs_a_batch_axis():
     assert nn.Flatten()(np.ones((2, 3, 4))).shape == (2, 12)
     with pytest.raises(ValueError, match=r"at least 2 axes, got shape \(3,\)"):
         nn.Flatten()(np.ones(3))
+
+
+# ---- issue 12: a model file is read with suspicion --------------------------------------------------------------
+def _linear_state():
+    model = nn.Linear(3, 2, rng=0)
+    return model, {k: v.copy() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.update(weight=s["weight"] + 1j), r"entry 'weight' has dtype complex128, not real numbers"),
+    (lambda s: s.update(bias=np.array(["2020-01-01", "2021-01-01"], dtype="datetime64[D]")),
+     r"entry 'bias' has dtype datetime64\[D\]"),
+    (lambda s: s.update(bias=np.zeros(2, dtype=[("a", "f8")])), r"entry 'bias' has dtype \[\('a', '<f8'\)\]"),
+    (lambda s: s.update(bias=np.array(["a", "b"])), r"entry 'bias' has dtype <U1"),
+    (lambda s: s.update(bias=np.array([1, 2])), r"bias has dtype int64, but the model's bias is float64"),
+])
+def test_load_refuses_anything_but_real_numbers_naming_file_and_key(edit, message, tmp_path):
+    """Issue 12: nn.load accepted complex weights (dropping the imaginary part), datetime64 and structured arrays."""
+    model, before = _linear_state()
+    state = dict(before)
+    edit(state)
+    path = tmp_path / "odd.npz"
+    np.savez(path, **state)
+    with pytest.raises(ValueError, match=message) as error:
+        nn.load(model, path)
+    assert str(path) in str(error.value)
+    assert all(np.array_equal(p.data, before[k]) for k, p in model.named_parameters())
+    with pytest.raises(ValueError, match=r"(dtype|real numbers)"):  # a dict of arrays is held to the same rule
+        model.load_state_dict(state)
+
+
+def test_load_refuses_an_unexpected_huge_array_before_reading_it(tmp_path):
+    """Issue 12: a 9 MB .npz holding a 1.5 GiB zero array took 1.5 GB of memory before the key was refused."""
+    import tracemalloc
+
+    model, state = _linear_state()
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, **state, extra=np.zeros(2**24))  # 128 MiB of zeros in a file of about 130 kB
+    assert path.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb.npz: .*unexpected keys \['extra'\]"):
+            nn.load(model, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**22  # far less than the 128 MiB array: its data was never read
+    np.savez_compressed(path, weight=np.zeros((2000, 3000)), bias=state["bias"])  # the right key, a wrong shape
+    with pytest.raises(ValueError, match=r"weight: file \(2000, 3000\), model \(2, 3\)"):
+        nn.load(model, path)
+
+
+def test_load_of_a_truncated_or_foreign_file_names_the_file(tmp_path):
+    """Issue 12: truncated files raised EOFError or BadZipFile without the file's name."""
+    model, state = _linear_state()
+    good = tmp_path / "good.npz"
+    nn.save(model, good)
+    data = good.read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 30):
+        path = tmp_path / f"cut{cut}.npz"
+        path.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match=f"{path}: "):
+            nn.load(model, path)
+    text = tmp_path / "notes.npz"
+    text.write_text("not a zip at all")
+    with pytest.raises(ValueError, match=f"{text}: not a complete .npz file"):
+        nn.load(model, text)
+    lying = tmp_path / "lying.npz"  # a header that claims more numbers than the member holds
+    import zipfile
+    with zipfile.ZipFile(good) as z, zipfile.ZipFile(lying, "w") as out:
+        for info in z.infolist():
+            raw = z.read(info)
+            out.writestr(info, raw.replace(b"(2, 3)", b"(2, 4)") if info.filename == "weight.npy" else raw)
+    with pytest.raises(ValueError, match=f"{lying}: entry 'weight' says shape \\(2, 4\\).*damaged"):
+        nn.load(nn.Linear(4, 2, rng=0), lying)
+
+
+def _interrupt_at(n):
+    """A trace hook raising KeyboardInterrupt at the n-th line event in any frame: a Ctrl-C at that point."""
+    import sys
+
+    count = [0]
+
+    def hook(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+            if count[0] == n:
+                sys.settrace(None)
+                raise KeyboardInterrupt
+        return hook
+
+    return hook
+
+
+def test_a_module_load_interrupted_anywhere_is_wholly_before_or_after():
+    import sys
+
+    source = nn.MLP([2, 3, 1], rng=1).state_dict()
+
+    def snapshot(model):
+        return [(p.data.copy(), p.version) for p in model.parameters()]
+
+    def same(x, y):
+        return all(np.array_equal(a, b) and u == v for (a, u), (b, v) in zip(x, y, strict=True))
+
+    model = nn.MLP([2, 3, 1], rng=0)
+    before = snapshot(model)
+    model.load_state_dict(source)
+    after = snapshot(model)
+    for n in range(1, 5000):
+        model = nn.MLP([2, 3, 1], rng=0)
+        sys.settrace(_interrupt_at(n))
+        try:
+            model.load_state_dict(source)
+            done = True
+        except KeyboardInterrupt:
+            done = False
+        finally:
+            sys.settrace(None)
+        now = snapshot(model)
+        assert same(now, before) or same(now, after), n
+        if done:
+            break
+    assert n > 20 and same(now, after)
+
+
+def test_a_safetensors_entry_of_another_dtype_or_size_is_refused_by_its_header(tmp_path):
+    import json
+
+    model, state = _linear_state()
+
+    def write(header, data=b""):
+        raw = json.dumps(header).encode()
+        path = tmp_path / "m.safetensors"
+        path.write_bytes(len(raw).to_bytes(8, "little") + raw + data)
+        return path
+
+    ok_bias = {"dtype": "F64", "shape": [2], "data_offsets": [0, 16]}
+    path = write({"weight": {"dtype": "C64", "shape": [2, 3], "data_offsets": [16, 64]}, "bias": ok_bias}, bytes(64))
+    with pytest.raises(ValueError, match=f"{path}: entry 'weight' has dtype C64, not real numbers"):
+        nn.load(model, path)
+    path = write({"weight": {"dtype": "F64", "shape": [2, 3], "data_offsets": [16, 24]}, "bias": ok_bias}, bytes(24))
+    with pytest.raises(ValueError, match="entry 'weight' says shape \\(2, 3\\) of float64 \\(48 bytes\\) but holds 8"):
+        nn.load(model, path)
+    assert all(np.array_equal(p.data, state[k]) for k, p in model.named_parameters())

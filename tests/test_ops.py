@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinygrad_gd import Value, concatenate, ops, stack, where
+from tinygrad_gd.autograd import gradgradcheck
 from tinygrad_gd.backprop import gradcheck
-from tinygrad_gd.functional import clone, expand, maximum, minimum, scatter_add, softplus
+from tinygrad_gd.functional import clone, expand, maximum, minimum, softplus
 from tinygrad_gd.value import apply
 
 
@@ -116,8 +117,11 @@ CASES = {
     "PROD": (lambda x: x.prod(dim=-1) * 1.5 if x.ndim else x.prod(), (_away_from_zero,), UNARY_SHAPES),
     "CUMSUM": (lambda x: _weighted(x.cumsum(dim=-1)), (_any,), [(3,), (2, 3)]),
     "EXPAND": (lambda x: _weighted(expand(x, 2, 3)), (_any,), [(), (3,), (1, 3), (2, 1)]),
-    "SCATTER_ADD": (lambda x, src: _weighted(scatter_add(x, 0, np.array([[0, 2], [0, 0]]), src)), (_any, _any),
-                    [((3, 2), (2, 2)), ((3, 2), (3, 2))]),  # a repeated index adds up; extra src rows are unused
+    # the two ops that exist as the backward of others (getitem's scatter, im2col's transpose), used directly
+    "SCATTER_ADD": (lambda x: _weighted(apply(ops.SCATTER_ADD, x, shape=(4,) + x.shape[1:], index=np.array([0, 2, 2]))),
+                    (_any,), [(3,), (3, 2)]),
+    "COL2IM": (lambda x: _weighted(apply(ops.COL2IM, x, shape=(1, 2, 3, 3), kernel_size=(2, 2), stride=1, padding=1)),
+               (_any,), [(1, 4, 4, 2, 2, 2)]),
 }
 
 
@@ -136,6 +140,47 @@ def _cases():
 def test_gradcheck(fn, domains, shapes, rng):
     inputs = [Value(domain(rng, shape)) for domain, shape in zip(domains, shapes, strict=True)]
     assert gradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("fn, domains, shapes", list(_cases()))
+def test_gradgradcheck(fn, domains, shapes, rng):
+    """Second derivatives of every op: the same rules, run on Values while recording (create_graph)."""
+    inputs = [Value(domain(rng, shape)) for domain, shape in zip(domains, shapes, strict=True)]
+    assert gradgradcheck(fn, inputs)
+
+
+ELEMENTWISE = {"NEG": (lambda x: -x, _any), "EXP": (lambda x: x.exp(), _any), "LOG": (lambda x: x.log(), _positive),
+               "SQRT": (lambda x: x.sqrt(), _positive), "ABS": (lambda x: abs(x), _away_from_zero),
+               "TANH": (lambda x: x.tanh(), _any), "SIGMOID": (lambda x: x.sigmoid(), _any),
+               "RELU": (lambda x: x.relu() * x, _away_from_zero),
+               "POW_SCALAR": (lambda x: x ** 3 + x ** -1.5, _positive),
+               "CLIP": (lambda x: x.clip(-0.5, 0.8) * x, _away_from_zero)}
+BINARY = {"ADD": lambda x, y: (x + y) ** 2, "SUB": lambda x, y: (x - y) ** 2, "MUL": lambda x, y: x * y * x,
+          "DIV": lambda x, y: x / y, "POW": lambda x, y: x ** y}
+
+
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=3), name=st.sampled_from(sorted(ELEMENTWISE)))
+def test_gradgradcheck_elementwise_over_drawn_shapes(shape, name):
+    fn, domain = ELEMENTWISE[name]
+    assert gradgradcheck(fn, [Value(domain(np.random.default_rng(2), shape))])
+
+
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3),
+       name=st.sampled_from(sorted(BINARY)))
+def test_gradgradcheck_binary_over_broadcast_shapes(shapes, name):
+    rng = np.random.default_rng(3)
+    a, b = (rng.uniform(0.5, 2.0, size=shape) for shape in shapes.input_shapes)
+    assert gradgradcheck(BINARY[name], [Value(a), Value(b)])
+
+
+def test_gradgradcheck_reports_a_rule_right_once_but_not_twice(monkeypatch):
+    """A tanh rule that reads `out` as bare numbers has the right slope but no curvature: only gradgradcheck sees."""
+    monkeypatch.setattr(ops.TANH, "rules", (lambda g, out, x: g * (1 - np.asarray(out) ** 2),))
+    x = Value([0.1, 0.5, -0.7])
+    assert gradcheck(lambda x: x.tanh(), [x])
+    with pytest.raises(AssertionError, match=r"(?s)gradgradcheck failed .*input 0 .*backprop .*numerical.*"
+                                             r"\(2,\) +0 +0\.17767"):
+        gradgradcheck(lambda x: x.tanh(), [x])
 
 
 def test_gradcheck_reports_a_wrong_rule(monkeypatch):

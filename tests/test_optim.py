@@ -413,3 +413,203 @@ def test_a_hyperparameter_of_the_wrong_type_is_named():
     w = Value([1.0], requires_grad=True)
     with pytest.raises(ValueError, match="Invalid learning rate: '0.1'"):
         SGD([w], lr="0.1")
+
+
+# ---- issue 12: atomic steps, loads and schedules; state that makes no sense is refused ----------------------------
+def _interrupt_at(n):
+    """A trace hook that raises KeyboardInterrupt at the n-th line event (in any frame): a Ctrl-C at that point."""
+    import sys
+
+    count = [0]
+
+    def hook(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+            if count[0] == n:
+                sys.settrace(None)
+                raise KeyboardInterrupt
+        return hook
+
+    return hook
+
+
+def _snapshot(params, opt):
+    return [np.array(p.data, copy=True) for p in params], [p.version for p in params], opt.state_dict()
+
+
+def _matches(snapshot, other):
+    return all(np.array_equal(a, b) for a, b in zip(snapshot[0], other[0], strict=True)) and \
+        snapshot[1] == other[1] and _same(snapshot[2], other[2])
+
+
+def _interrupt_everywhere(setup, act):
+    """Run `act` once per line it executes, interrupted there; each time the state must be wholly before or after."""
+    import sys
+
+    params, opt = setup()
+    before = _snapshot(params, opt)
+    act(params, opt)
+    after = _snapshot(params, opt)
+    assert not _matches(before, after)
+    outcomes = []
+    for n in range(1, 10_000):
+        params, opt = setup()
+        sys.settrace(_interrupt_at(n))
+        try:
+            act(params, opt)
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sys.settrace(None)
+        now = _snapshot(params, opt)
+        assert _matches(now, before) or _matches(now, after), f"half-applied when interrupted at line event {n}"
+        outcomes.append("before" if _matches(now, before) else "after")
+        if not interrupted:
+            break
+    assert "before" in outcomes and outcomes[-1] == "after" and n > 20  # every line of the step was a target
+    return outcomes
+
+
+def _five_weights(make):
+    """Weights of several kinds (arrays, a 0-d scalar, float32, a view), two steps taken, gradients set."""
+    def setup():
+        base = np.arange(6.0).reshape(2, 3)
+        params = [Value(np.array([1.0, 2.0]), requires_grad=True), Value(3.0, requires_grad=True),
+                  Value(np.ones((2, 2)), requires_grad=True, dtype="float32"),
+                  Value(np.array([4.0, 5.0, 6.0]), requires_grad=True), Value(-1.0, requires_grad=True)]
+        params[3].data = base[1]  # data that is a view into another array: written as a new array
+        opt = make(params)
+        for k in range(3):
+            for i, p in enumerate(params):
+                p.grad = np.full(p.shape, 0.5 + i + k, dtype=p.dtype)[()]
+            if k < 2:
+                opt.step()
+        return params, opt
+    return setup
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: SGD(p, lr=0.1),
+    lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    lambda p: Adam(p, lr=0.1, amsgrad=True),
+    lambda p: AdamW([{"params": p[:2]}, {"params": p[2:], "lr": 0.5}], lr=0.1),
+    lambda p: RMSprop(p, lr=0.01, momentum=0.5, centered=True),
+    lambda p: Adagrad(p, lr=0.1),
+], ids=["sgd", "nesterov", "adam-amsgrad", "adamw-groups", "rmsprop-centered", "adagrad"])
+def test_a_step_interrupted_anywhere_is_wholly_before_or_after(make):
+    """Issue 12: Ctrl-C during step() left weights at steps [20, 20, 19, 19, 19, 19]; now there is no such line."""
+    outcomes = _interrupt_everywhere(_five_weights(make), lambda params, opt: opt.step())
+    assert outcomes.count("after") >= 1
+
+
+def test_a_load_interrupted_anywhere_is_wholly_before_or_after():
+    _, source, _ = run(lambda p: Adam(p, lr=0.3, amsgrad=True), steps=3)
+    saved = source.state_dict()
+
+    def setup():
+        _, opt, w = run(lambda p: Adam(p, lr=0.1, amsgrad=True), steps=1)
+        return [w], opt
+
+    _interrupt_everywhere(setup, lambda params, opt: opt.load_state_dict(saved))
+
+
+def test_a_scheduler_step_interrupted_anywhere_is_wholly_before_or_after():
+    def setup():
+        w = Value(1.0, requires_grad=True)
+        opt = SGD([{"params": [w]}, {"params": [Value(2.0, requires_grad=True)], "lr": 0.5}], lr=0.1)
+        setup.scheduler = StepLR(opt, step_size=1, gamma=0.5)
+        return [w], opt
+
+    def lrs(opt):
+        return [g["lr"] for g in opt.param_groups], setup.scheduler.last_epoch, setup.scheduler.get_last_lr()
+
+    params, opt = setup()
+    before = lrs(opt)
+    setup.scheduler.step()
+    after = lrs(opt)
+    import sys
+    for n in range(1, 500):
+        params, opt = setup()
+        sys.settrace(_interrupt_at(n))
+        try:
+            setup.scheduler.step()
+            done = True
+        except KeyboardInterrupt:
+            done = False
+        finally:
+            sys.settrace(None)
+        assert lrs(opt) in (before, after), n
+        if done:
+            break
+    assert n > 5 and lrs(opt) == after
+
+
+def test_a_complex_second_gradient_changes_nothing():
+    """Issue 12: the first weight and its momentum were updated before the second's complex step failed."""
+    a, b = Value([1.0, 2.0], requires_grad=True), Value([3.0], requires_grad=True, name="b")
+    opt = SGD([a, b], lr=0.1, momentum=0.9)
+    a.grad, b.grad = np.array([1.0, 1.0]), np.array([1.0])
+    opt.step()
+    before = _snapshot([a, b], opt)
+    a.grad, b.grad = np.array([1.0, 1.0]), np.array([1.0 + 2.0j])
+    with pytest.raises(TypeError, match=r"gradient of parameter 1 \('b'\) has dtype complex128.*no parameter"):
+        opt.step()
+    assert _matches(_snapshot([a, b], opt), before)
+
+
+def test_the_finiteness_policy_is_pytorchs_nan_is_written_not_refused():
+    w = Value([1.0, 2.0], requires_grad=True)
+    w.grad = np.array([np.inf, 1.0])
+    SGD([w], lr=0.1).step()
+    assert w.data[0] == -np.inf and w.data[1] == pytest.approx(1.9)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: StepLR(SGD(p, lr=0.1), step_size=1, gamma=float("nan")), "Invalid gamma: nan"),
+    (lambda p: StepLR(SGD(p, lr=0.1), step_size=1, gamma=-1), r"Invalid gamma: -1 \(a finite factor, 0 or more\)"),
+    (lambda p: ExponentialLR(SGD(p, lr=0.1), gamma=float("nan")), "Invalid gamma: nan"),
+    (lambda p: ExponentialLR(SGD(p, lr=0.1), gamma=-1.0), "Invalid gamma: -1.0"),
+    (lambda p: CosineAnnealingLR(SGD(p, lr=0.1), T_max=float("nan")), "Invalid T_max: nan"),
+    (lambda p: CosineAnnealingLR(SGD(p, lr=0.1), T_max=10, eta_min=-1), "Invalid eta_min: -1"),
+    (lambda p: StepLR(SGD(p, lr=0.1), step_size="2"), "Invalid step_size: '2'"),
+    (lambda p: SGD(p, lr=np.array([0.1, 0.2])), r"Invalid learning rate: array\(\[0.1, 0.2\]\) \(one number"),
+    (lambda p: Adam(p, betas=5), r"Invalid betas: 5 \(a pair"),
+    (lambda p: Adam(p, betas=(0.9, "x")), "Invalid beta parameter at index 1: 'x'"),
+    (lambda p: SGD(p, lr=float("nan")), "Invalid learning rate: nan"),
+])
+def test_schedulers_refuse_what_optimizers_refuse_and_odd_types_are_named(make, message):
+    """Issue 12: gamma NaN gave lr NaN, gamma −1 gave −0.1 (ascent); lr=np.array and betas=5 named nothing."""
+    with pytest.raises(ValueError, match=message):
+        make([Value(1.0, requires_grad=True)])
+
+
+def test_a_scheduler_step_that_would_make_an_invalid_lr_changes_nothing():
+    opt = SGD([Value(1.0, requires_grad=True)], lr=0.1)
+    scheduler = ExponentialLR(opt, gamma=0.5)
+    scheduler.gamma = -1.0  # set by hand after the checks: the next lr would be -0.1
+    with pytest.raises(ValueError, match="ExponentialLR refused the lr of epoch 1: Invalid learning rate: -0.1"):
+        scheduler.step()
+    assert opt.param_groups[0]["lr"] == 0.1 and scheduler.last_epoch == 0 and scheduler.get_last_lr() == [0.1]
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda s: s["state"][0].update(step="many"), "'step' of parameter 0 is 'many'"),
+    (lambda s: s["state"][0].update(step=-1.0), "'step' of parameter 0 is -1.0"),
+    (lambda s: s["state"][0].update(exp_avg=np.array(["a", "b", "c"])), "'exp_avg' of parameter 0 .* dtype <U1"),
+    (lambda s: s["state"][0].update(exp_avg=np.ones(3) * 1j), "'exp_avg' of parameter 0 .* dtype complex128"),
+    (lambda s: s["param_groups"][0].update(amsgrad="yes"), r"amsgrad='yes' \(a str\), but amsgrad is a flag"),
+    (lambda s: s["param_groups"][0].update(lr="0.1"), r"lr='0.1' \(a str\), but lr is a number"),
+    (lambda s: s["param_groups"][0].update(betas=0.9), r"betas=0.9 \(a number\), but betas is a pair"),
+    (lambda s: s["state"].update({"0": {}}), "refers to parameter '0'"),
+    (lambda s: s.pop("state"), "a dict with 'state' and 'param_groups'"),
+])
+def test_a_load_of_the_wrong_types_is_refused_and_changes_nothing(corrupt, message):
+    """Issue 12: load_state_dict took {"step": "many"} and the next step raised TypeError."""
+    _, opt, w = run(lambda p: Adam(p, lr=0.1, amsgrad=True), steps=2)
+    before = _snapshot([w], opt)
+    bad = opt.state_dict()
+    corrupt(bad)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(bad)
+    assert _matches(_snapshot([w], opt), before)

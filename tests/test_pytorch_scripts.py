@@ -6,14 +6,20 @@ process) under tinygrad_gd and, when PyTorch 2.13 is installed, under PyTorch, a
 
 The scripts start from random weights, and PyTorch's random numbers are not NumPy's, so two comparisons:
 
-- **as published**: the printed numbers differ by their random start. They are compared within the spread that
-  PyTorch's own runs show over seeds 0-5 (measured when these tests were written): the fitted sin(x) ≈ a + bx + cx²
-  + dx³ has b in 0.832-0.857 and d in -0.0928 to -0.0898, the final loss 8.9-12.3; so b within 0.03, d within
-  0.004 and the final loss below 20 in both. (a and c depend on the start more: |a|, |c| < 0.1.)
+- **as published**: the printed numbers differ by their random start, so they are held to the band that runs
+  from 40 random starts show (seeds 0-39, measured when these tests were written, polynomial_autograd): the fitted
+  sin(x) ≈ a + bx + cx² + dx³ after 2,000 steps has b in 0.820-0.876 (PyTorch) and 0.792-0.871 (tinygrad_gd), d in
+  -0.096 to -0.084, |a| and |c| below 0.07, the final loss 8.8-17. A slow start (b small) is a property of the
+  start, not of the engine: so each engine is checked against the band widened a little (b in 0.77-0.90, d in
+  -0.10 to -0.08, |a|, |c| < 0.1, loss < 25), and the two against each other only as loosely (|b - b'| < 0.1).
 - **from the same start**: a few lines run before the unchanged script make the random draws (the four `randn`
   weights, or nn.Linear's initial weight and bias) the same fixed numbers in both engines. Then every printed
   loss agrees to rounding: rtol 1e-4 (float32 arithmetic summed in a different order over 2,000 steps; in the nn
-  scripts PyTorch computes in float32 and tinygrad_gd in its default float64).
+  scripts PyTorch computes in float32 and tinygrad_gd in its default float64). Except RMSprop's late steps
+  (polynomial_optim): its step is lr·g/√v, about ±lr however small g is, so near the minimum it hops around it and
+  the hops amplify rounding (PyTorch and tinygrad_gd both in float64 drift apart too: measured 8.819 against 8.831
+  at step 1,499, where step 999 agrees to 1e-8). There, from step 1,000 on: within 3%, and the
+  tiny a, c within 0.005.
 """
 
 import importlib.util
@@ -109,9 +115,13 @@ def test_polynomial_tutorial_runs_and_fits_sin(script):
     output = _run(script, "tinygrad_gd")
     losses = _losses(output)
     assert sorted(losses) == list(range(99, 2000, 100))  # it printed what the tutorial prints
-    assert losses[1999] < 20 and losses[1999] < losses[99]
-    a, b, c, d = _coefficients(output)
-    assert abs(a) < 0.1 and 0.82 < b < 0.87 and abs(c) < 0.1 and -0.095 < d < -0.088  # sin x ≈ 0.85x - 0.092x³
+    assert losses[1999] < 25 and losses[1999] < losses[99]
+    _check_band(_coefficients(output))
+
+
+def _check_band(coefficients):
+    a, b, c, d = coefficients
+    assert abs(a) < 0.1 and 0.77 < b < 0.90 and abs(c) < 0.1 and -0.10 < d < -0.08  # sin x ≈ 0.85x - 0.092x³
 
 
 @needs_torch
@@ -119,19 +129,23 @@ def test_polynomial_tutorial_runs_and_fits_sin(script):
 def test_polynomial_tutorial_as_published_matches_pytorch(script):
     ours, theirs = _run(script, "tinygrad_gd"), _run(script, "torch")
     assert sorted(_losses(ours)) == sorted(_losses(theirs))
-    assert _losses(ours)[1999] < 20 and _losses(theirs)[1999] < 20
-    (a, b, c, d), (ta, tb, tc, td) = _coefficients(ours), _coefficients(theirs)
-    assert abs(b - tb) < 0.03 and abs(d - td) < 0.004, (ours, theirs)
-    assert max(abs(a), abs(c), abs(ta), abs(tc)) < 0.1
+    assert _losses(ours)[1999] < 25 and _losses(theirs)[1999] < 25
+    _check_band(_coefficients(ours))
+    _check_band(_coefficients(theirs))
+    assert abs(_coefficients(ours)[1] - _coefficients(theirs)[1]) < 0.1, (ours, theirs)
 
 
 @needs_torch
 @pytest.mark.parametrize("script", POLYNOMIALS)
 def test_polynomial_tutorial_from_the_same_start_matches_pytorch_step_for_step(script):
     ours, theirs = _run(script, "tinygrad_gd", SAME_START), _run(script, "torch", SAME_START)
-    steps = sorted(_losses(theirs))
+    hops = script == "polynomial_optim.py"  # RMSprop's late steps amplify rounding (see the module docstring)
+    steps = [t for t in sorted(_losses(theirs)) if not hops or t < 1000]
     np.testing.assert_allclose([_losses(ours)[t] for t in steps], [_losses(theirs)[t] for t in steps], rtol=1e-4)
-    np.testing.assert_allclose(_coefficients(ours), _coefficients(theirs), rtol=1e-3, atol=1e-6)
+    late = [t for t in sorted(_losses(theirs)) if t not in steps]
+    np.testing.assert_allclose([_losses(ours)[t] for t in late], [_losses(theirs)[t] for t in late], rtol=0.03)
+    np.testing.assert_allclose(_coefficients(ours), _coefficients(theirs), rtol=0.03 if hops else 1e-3,
+                               atol=0.005 if hops else 1e-6)
 
 
 def _grad_is_a_value():

@@ -173,6 +173,61 @@ def test_no_grad_restores_after_an_exception():
     assert is_grad_enabled()
 
 
+
+def test_grad_mode_is_per_thread():
+    """Issue 12: while one thread evaluates and steps under no_grad(), another's graph is still recorded.
+
+    With one global flag the two threads' blocks interleave: the trainer built graphs with no parents (backward
+    refused) or its weights got no gradient, and two overlapping blocks could leave recording off for good.
+    """
+    import sys
+    import threading
+    import time
+
+    from tinygrad_gd.optim import SGD
+
+    failures, steps, stop = [], [0, 0], threading.Event()
+
+    def trainer(k):
+        w = Value(5.0, requires_grad=True)
+        opt = SGD([w], lr=0.01)
+        while not stop.is_set():
+            loss = (w - 2) ** 2  # recorded in this thread whatever the other one does
+            try:
+                opt.zero_grad()
+                loss.backward()
+                if w.grad is None:
+                    failures.append(f"thread {k}: no gradient")
+                opt.step()  # the step itself enters no_grad(), interleaved with the other thread's
+            except RuntimeError as error:
+                failures.append(f"thread {k}: {error}")
+            with no_grad():  # an evaluation beside the training
+                if (w * 2).requires_grad or is_grad_enabled():
+                    failures.append(f"thread {k}: recorded inside its own no_grad()")
+            steps[k] += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so the blocks interleave
+    try:
+        threads = [threading.Thread(target=trainer, args=(k,)) for k in (0, 1)]
+        for t in threads:
+            t.start()
+        time.sleep(3)  # a duration to run for, not a timing assertion
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == [] and min(steps) > 100 and is_grad_enabled()
+    seen = []  # a new thread starts with recording on, even while this one is inside no_grad()
+    with no_grad():
+        t = threading.Thread(target=lambda: seen.append((is_grad_enabled(), (Value(1.0, requires_grad=True) * 2)
+                                                         .requires_grad)))
+        t.start()
+        t.join()
+        assert not is_grad_enabled()
+    assert seen == [(True, True)]
+
 # ---- in place ----------------------------------------------------------------------------------------------------
 def test_inplace_under_no_grad_keeps_identity_and_memory():
     w = Value([1.0, 2.0], requires_grad=True)

@@ -7,6 +7,8 @@ own, so the map can be drawn of the map: second derivatives, the curvature that 
 rate may be.
 """
 
+import numpy as np
+
 from . import backprop
 from .value import Value
 
@@ -47,3 +49,30 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def _sequence(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
+    """Check second derivatives against finite differences: `gradcheck` applied to the first derivative.
+
+    With fixed random weights u (one per output entry) and v (one per input entry), the first derivative is
+    folded into one number, h(x) = Σₖ vₖ · ∂(u · fn(x))/∂xₖ, computed by `grad(..., create_graph=True)`. Its
+    gradient by backpropagation (the map of the map, a Hessian-vector product) must match finite differences
+    of h. Returns True or raises AssertionError with gradcheck's table: input, index, both numbers.
+    """
+    rng = np.random.default_rng(seed)
+    shape = np.shape(fn(*[Value(np.array(x.data, dtype=np.float64)) for x in inputs]).data)
+    u, vs = Value(rng.normal(size=shape)), [Value(rng.normal(size=x.shape)) for x in inputs]
+
+    def first_derivative(*xs):
+        xs = [x if x.requires_grad else Value(x.data, requires_grad=True) for x in xs]  # numeric runs: fresh leaves
+        out = fn(*xs)
+        if not out.requires_grad:
+            return Value(0.0)
+        grads = grad((out * u).sum(), xs, create_graph=True, allow_unused=True)
+        return sum([(g * v).sum() for g, v in zip(grads, vs, strict=True) if g is not None], Value(0.0))
+
+    try:
+        return backprop.gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol)
+    except AssertionError as error:
+        raise AssertionError(str(error).replace("gradcheck failed", "gradgradcheck failed (second derivatives: "
+                                                "the gradient of v · ∂(u · fn)/∂x)", 1)) from None

@@ -96,6 +96,7 @@ def draw_example(path, dtype="float64"):
 def run_graph(args, out=None):
     """`tinygrad-gd graph`: evaluate the formula with the safe parser, backpropagate, draw; 1 on a bad input."""
     from tinygrad_gd import Value, viz
+    from tinygrad_gd.atomic import all_or_nothing
     from tinygrad_gd.expr import parse, parse_assignments
 
     out = out or sys.stdout
@@ -107,9 +108,12 @@ def run_graph(args, out=None):
         loss = expression(**weights)  # names a missing or unknown variable
         if not args.no_grad and loss.requires_grad:
             loss.backward()
-        print(f"Graph: {viz.render(viz.to_dot(loss, show_grad=not args.no_grad), args.output)}", file=out)
-        if args.frames:
-            print(f"Backward walk: {viz.backprop_html(loss, args.frames)}", file=out)
+        with all_or_nothing():  # the picture and the page are written both, or neither
+            graph = viz.render(viz.to_dot(loss, show_grad=not args.no_grad), args.output)
+            frames = viz.backprop_html(loss, args.frames) if args.frames else None
+        print(f"Graph: {graph}", file=out)
+        if frames:
+            print(f"Backward walk: {frames}", file=out)
     except (ValueError, RuntimeError, OSError) as error:  # ExpressionError is a ValueError
         print(f"tinygrad-gd graph: {error}", file=sys.stderr)
         return 1

@@ -372,10 +372,10 @@ def gather(x, dim, index):
 
 
 def scatter_add(x, dim, index, src):
-    """A copy of x with src[i][j] added at [index[i][j]][j] (dim 0; and so on); repeated indices add up."""
+    """x plus src[i][j] added at [index[i][j]][j] (for dim 0; and so on): getitem's own scatter, added to x."""
     src = _constant(src, x)
     part = src[tuple(slice(0, n) for n in np.shape(getattr(index, "data", index)))]
-    return apply(ops.SCATTER_ADD, x, part, index=_full_index(x, dim, index))
+    return x + apply(ops.SCATTER_ADD, part, shape=x.shape, index=_full_index(x, dim, index))
 
 
 def index_select(x, dim, index):

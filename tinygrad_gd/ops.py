@@ -11,9 +11,10 @@ Every rule has the same signature::
 `g` is d(score)/d(out), `out` is the op's output (rules reuse it where that is cheaper: exp, tanh,
 sigmoid, sqrt), `inputs` are the input arrays and `params` the op's non-differentiable settings (an axis, an
 exponent, an index). Rules never deal with broadcasting: the walk in backprop.py sums every gradient back to its
-input's shape in one place. Most rules use only operators and methods that NumPy arrays and Values share, so a
-later higher-order pass can run the very same rules on Values; the scatters (getitem, im2col), the fused losses and
-the `np.full` of sum and mean still call NumPy directly and will need Value counterparts first.
+input's shape in one place. Rules use only operators and methods that NumPy arrays and Values share, masks
+made by comparisons (constants), and ops of this sheet called like functions (`EXP(out)`): so the walk runs the
+very same rules on Values when asked to record them (`create_graph=True`), which gives second derivatives. A
+rule that needs a backward of its own, a scatter, is an op here too (SCATTER_ADD, COL2IM).
 
 This module imports nothing from tinygrad_gd: it is pure NumPy.
 """
@@ -43,6 +44,12 @@ class Op:
             return self.rules[0](g, out, *inputs, position=i, **params)
         return self.rules[i](g, out, *inputs, **params)
 
+    def __call__(self, *inputs, **params):
+        """Use the op inside a rule: its forward on arrays, and recorded on Values (a Value knows how to record,
+        so this module never imports value.py)."""
+        record = getattr(inputs[0], "_apply", None)
+        return record(self, *inputs, **params) if record else self.forward(*inputs, **params)
+
     def label(self, params):
         """The short text drawn for this op in a graph, e.g. `+`, `**2`, `sum`."""
         return self.name.format_map(params) if "{" in self.name else self.name
@@ -53,7 +60,7 @@ class Op:
 
 def _sign(x):
     """-1, 0 or +1 elementwise, as a float mask (a constant: masks carry no gradient)."""
-    return (np.greater(x, 0) * 1.0) - (np.less(x, 0) * 1.0)
+    return ((x > 0) * 1.0) - ((x < 0) * 1.0)  # comparisons give NumPy masks on arrays and Values alike
 
 
 def _unreduce(g, shape, axis, keepdims):
@@ -76,7 +83,7 @@ DIV = Op("/", operator.truediv,
 
 def _pow_exponent_rule(g, out, x, y):
     with np.errstate(invalid="ignore", divide="ignore"):  # ln x of a negative base is NaN, as in PyTorch
-        return g * out * np.log(x)  # d(xʸ)/dy = xʸ·ln x
+        return g * out * LOG(x)  # d(xʸ)/dy = xʸ·ln x
 
 
 POW = Op("**", operator.pow, lambda g, out, x, y: g * y * x ** (y - 1), _pow_exponent_rule)  # d(xʸ)/dx = y·xʸ⁻¹
@@ -95,11 +102,11 @@ TANH = Op("tanh", np.tanh, lambda g, out, x: g * (1 - out * out))  # d tanh = 1 
 SIGMOID = Op("sigmoid", lambda x: np.exp(-np.logaddexp(0, -x)),
              lambda g, out, x: g * out * (1 - out))  # d σ = σ(1 - σ)
 # relu'(0) = 0, as in PyTorch: the kink's gradient is a convention, and 0 keeps dead units dead.
-RELU = Op("relu", lambda x: np.maximum(x, 0), lambda g, out, x: g * np.greater(x, 0))
+RELU = Op("relu", lambda x: np.maximum(x, 0), lambda g, out, x: g * (x > 0))
 CLIP = Op("clip", lambda x, low, high: np.clip(x, low, high),
           # gradient passes only strictly inside the bounds; at or beyond them the output does not move with x
-          lambda g, out, x, low, high: g * (np.greater(x, -np.inf if low is None else low)
-                                            & np.less(x, np.inf if high is None else high)))
+          lambda g, out, x, low, high: g * ((x > (-np.inf if low is None else low))
+                                            & (x < (np.inf if high is None else high))))
 
 
 def _grid(x, scale, zero_point):  # np.rint rounds half to even like PyTorch's nearbyint; x·(1/s) as PyTorch, not x/s
@@ -113,9 +120,9 @@ FAKE_QUANTIZE = Op("fake_quantize", lambda x, scale, zero_point, quant_min, quan
                        _grid(x, scale, zero_point) - (quant_min + quant_max) / 2) <= (quant_max - quant_min) / 2))
 
 # ---- reductions -------------------------------------------------------------------------------------------------
-# np.full, not np.broadcast_to: the same numbers, but 4x less overhead on small arrays (a view is rarely kept)
+# `g * ones`: broadcasting g back over the summed axes, in a form that records on Values too
 SUM = Op("sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),  # d Σx = 1 for every x
-         lambda g, out, x, axis, keepdims: np.full(x.shape, _unreduce(g, x.shape, axis, keepdims)))
+         lambda g, out, x, axis, keepdims: _unreduce(g, x.shape, axis, keepdims) * np.ones(x.shape, g.dtype))
 
 
 def _mean(x, axis, keepdims):
@@ -125,14 +132,14 @@ def _mean(x, axis, keepdims):
 
 
 MEAN = Op("mean", _mean,  # d mean = 1/n
-          lambda g, out, x, axis, keepdims: np.full(x.shape,
-                                                    _unreduce(g, x.shape, axis, keepdims) * (out.size / x.size)))
+          lambda g, out, x, axis, keepdims: _unreduce(g, x.shape, axis, keepdims) * np.full(
+              x.shape, math.prod(out.shape) / math.prod(x.shape), g.dtype))  # shapes: a Value's size() is a method
 
 
 def _extreme_rule(g, out, x, axis, keepdims):
     """d max: the gradient goes to the winner; ties share it equally (PyTorch's amax/amin convention)."""
     out_b = _unreduce(out, np.shape(x), axis, keepdims)
-    winners = np.equal(x, out_b) * 1.0
+    winners = np.equal(np.asarray(x), np.asarray(out_b)) * 1.0  # a mask of numbers: constant even on Values
     return _unreduce(g, np.shape(x), axis, keepdims) * winners / winners.sum(axis=axis, keepdims=True)
 
 
@@ -151,7 +158,7 @@ SOFTMAX = Op("softmax", lambda x, axis: np.exp(_log_softmax(x, axis)),
              lambda g, out, x, axis: out * (g - (g * out).sum(axis=axis, keepdims=True)))
 LOG_SOFTMAX = Op("log_softmax", _log_softmax,
                  # d log_softmax: g − softmax ⊙ Σ g
-                 lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True))
+                 lambda g, out, x, axis: g - EXP(out) * g.sum(axis=axis, keepdims=True))
 
 
 # ---- losses with a derivative of their own ------------------------------------------------------------------------
@@ -162,9 +169,13 @@ def _picked(x, target):
 
 def _cross_entropy_rule(g, out, x, target):
     """d(−log softmax(x)[t]) = softmax(x) − onehot(t), per row; softmax comes cheaply from out = lse(x) − x[t]."""
-    probs = np.exp(x - (out + _picked(x, target))[..., None])  # exp(x − lse(x)): no max or sum to recompute
+    probs = EXP(x - _column(out + _picked(x, target)))  # exp(x − lse(x)): no max or sum to recompute
     onehot = np.equal(target[..., None], np.arange(np.shape(x)[-1]))
-    return (probs - onehot) * g[..., None]
+    return (probs - onehot) * _column(g)
+
+
+def _column(v):
+    return v.reshape(v.shape + (1,))  # v[..., None], by reshape: its derivative needs no scatter
 
 
 # cross_entropy(x, t) = −log softmax(x)[t] per row, fused into one node: four nodes' bookkeeping cost more than
@@ -174,7 +185,7 @@ CROSS_ENTROPY = Op("cross_entropy", lambda x, target: -_picked(_log_softmax(x, -
 
 def _log_at_least_minus_100(x):
     with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped: probabilities of exactly 0 or 1 stay finite
-        return np.maximum(np.log(x), -100.0)
+        return LOG(x).clip(min=-100.0)
 
 
 # bce(p, t) = −t·log p − (1 − t)·log(1 − p), logs clamped at −100 as in PyTorch. Its rule is PyTorch's too:
@@ -182,7 +193,7 @@ def _log_at_least_minus_100(x):
 # ε is PyTorch's `EPSILON = 1e-12` as a C float, 9.99999996e-13, so even the ±1e12 slopes agree.
 BINARY_CROSS_ENTROPY = Op(
     "bce", lambda p, t: -(t * _log_at_least_minus_100(p) + (1 - t) * _log_at_least_minus_100(1 - p)),
-    lambda g, out, p, t: g * (p - t) / np.maximum(p * (1 - p), float(np.float32(1e-12))),
+    lambda g, out, p, t: g * (p - t) / (p * (1 - p)).clip(min=float(np.float32(1e-12))),
     lambda g, out, p, t: g * (_log_at_least_minus_100(1 - p) - _log_at_least_minus_100(p)))  # d/dt
 
 
@@ -190,17 +201,19 @@ BINARY_CROSS_ENTROPY = Op(
 RESHAPE = Op("reshape", lambda x, shape: np.reshape(x, shape),
              lambda g, out, x, shape: g.reshape(np.shape(x)))  # reshape back
 TRANSPOSE = Op("transpose", lambda x, axes: np.transpose(x, axes),
-               lambda g, out, x, axes: g.transpose(None if axes is None else np.argsort(axes)))  # inverse perm
+               lambda g, out, x, axes: g.transpose(*() if axes is None else np.argsort(axes).tolist()))  # inverse
 
 
-def _getitem_rule(g, out, x, index):
-    """d x[index]: scatter g back into zeros; repeated integer indices must add up, so use np.add.at."""
-    grad = np.zeros(x.shape, dtype=g.dtype)
+def _scatter_add(g, shape, index):
+    """Zeros of `shape` with g added at `index`; repeated integer indices must add up, so np.add.at."""
+    grad = np.zeros(shape, dtype=g.dtype)
     np.add.at(grad, index, g)
     return grad
 
 
-GETITEM = Op("[]", lambda x, index: x[index], _getitem_rule)
+GETITEM = Op("[]", lambda x, index: x[index],
+             lambda g, out, x, index: SCATTER_ADD(g, shape=x.shape, index=index))  # d x[i]: g back at i
+SCATTER_ADD = Op("scatter_add", _scatter_add, lambda g, out, src, shape, index: g[index])  # d scatter = gather
 WHERE = Op("where", lambda x, y, condition: np.where(condition, x, y),
            lambda g, out, x, y, condition: g * condition,  # d where(c, x, y)/dx = c
            lambda g, out, x, y, condition: g * ~condition)  # ... /dy = not c
@@ -229,9 +242,9 @@ def _im2col(x, kernel_size, stride, padding):
     return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5))
 
 
-def _col2im(g, out, x, kernel_size, stride, padding):
-    """d im2col: each patch entry came from one pixel, so add it back there (a pixel seen by k patches gets k)."""
-    n, c, h, w = np.shape(x)
+def _col2im(g, shape, kernel_size, stride, padding):
+    """Each patch entry came from one pixel, so add it back there (a pixel seen by k patches gets k)."""
+    n, c, h, w = shape
     oh, ow = np.shape(g)[1:3]
     grad = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=np.result_type(g))
     for i in range(kernel_size[0]):  # a loop over the kernel's few offsets, never over pixels
@@ -240,7 +253,9 @@ def _col2im(g, out, x, kernel_size, stride, padding):
     return grad[:, :, padding:padding + h, padding:padding + w]
 
 
-IM2COL = Op("im2col", _im2col, _col2im)
+IM2COL = Op("im2col", _im2col,  # d im2col = col2im, and the other way round: each is the other's transpose
+            lambda g, out, x, **params: COL2IM(g, shape=x.shape, **params))
+COL2IM = Op("col2im", _col2im, lambda g, out, cols, shape, **params: IM2COL(g, **params))
 
 
 # ---- matrix product ---------------------------------------------------------------------------------------------
@@ -278,12 +293,6 @@ LINEAR = Op("linear", lambda x, weight, bias: x @ weight.T + bias,
 
 # ==== the names PyTorch users type (issue 14) ====================================================================
 # Only genuinely new derivatives are here; compositions (gelu, var, pad, ...) are written in functional.py.
-def _on(op, x):
-    """`op` applied to x: its forward on arrays, the Value method of the same name on Values (which records it,
-    so a rule written with `_on` can be differentiated again)."""
-    return op.forward(x) if isinstance(x, (np.ndarray, np.generic)) else getattr(x, op.name)()
-
-
 def _erf(x):
     """erf elementwise: NumPy has none, and math.erf is exact to rounding (slow for big arrays, but correct)."""
     return np.vectorize(math.erf, otypes=[np.result_type(x, 1.0)])(x)[()]
@@ -301,26 +310,20 @@ def _flip(a, axis):
     return a[(slice(None),) * (axis % a.ndim) + (slice(None, None, -1),)]
 
 
-def _scatter_add(x, src, index):
-    out = np.array(x, dtype=np.result_type(x, src))  # a copy: x itself is left as it was
-    np.add.at(out, index, src)
-    return out
-
-
 # ---- more unary, elementwise ------------------------------------------------------------------------------------
-SIN = Op("sin", np.sin, lambda g, out, x: g * _on(COS, x))  # d sin = cos
-COS = Op("cos", np.cos, lambda g, out, x: -g * _on(SIN, x))  # d cos = −sin
+SIN = Op("sin", np.sin, lambda g, out, x: g * COS(x))  # d sin = cos
+COS = Op("cos", np.cos, lambda g, out, x: -g * SIN(x))  # d cos = −sin
 TAN = Op("tan", np.tan, lambda g, out, x: g * (1 + out * out))  # d tan = 1 + tan²
 LOG1P = Op("log1p", np.log1p, lambda g, out, x: g / (1 + x))  # d ln(1 + x) = 1/(1 + x); exact near x = 0
 EXPM1 = Op("expm1", np.expm1, lambda g, out, x: g * (out + 1))  # d (eˣ − 1) = eˣ
-ERF = Op("erf", _erf, lambda g, out, x: g * (2 / math.sqrt(math.pi)) * _on(EXP, -x * x))  # d erf = 2/√π·e^(−x²)
+ERF = Op("erf", _erf, lambda g, out, x: g * (2 / math.sqrt(math.pi)) * EXP(-x * x))  # d erf = 2/√π·e^(−x²)
 FLOOR, CEIL, TRUNC = Op("floor", np.floor, _zero), Op("ceil", np.ceil, _zero), Op("trunc", np.trunc, _zero)
 ROUND, SIGN = Op("round", np.round, _zero), Op("sign", np.sign, _zero)  # round: half to even, as PyTorch
 # softplus = ln(1 + e^(βx))/β, and x itself once βx > threshold (PyTorch's guard against overflow);
 # d softplus = σ(βx) = 1 − e^(−β·out), with expm1 so it stays exact where out is tiny
 SOFTPLUS = Op("softplus",
               lambda x, beta, threshold: np.where(x * beta > threshold, x, np.logaddexp(0, x * beta) / beta)[()],
-              lambda g, out, x, beta, threshold: -g * _on(EXPM1, out * -beta))
+              lambda g, out, x, beta, threshold: -g * EXPM1(out * -beta))
 CAST = Op("to {dtype}", lambda x, dtype: x.astype(dtype), lambda g, out, x, dtype: g.astype(x.dtype))  # d = 1
 
 # ---- binary, elementwise ----------------------------------------------------------------------------------------
@@ -337,7 +340,5 @@ CUMSUM = Op("cumsum", lambda x, axis: np.cumsum(x, axis),
 # ---- shape and indexing -----------------------------------------------------------------------------------------
 # expand is a broadcast: g goes back whole, and the walk's sum_to_shape adds up the copies, exactly as for `+`
 EXPAND = Op("expand", lambda x, shape: np.broadcast_to(x, shape), lambda g, out, x, shape: g)
-SCATTER_ADD = Op("scatter_add", _scatter_add, lambda g, out, x, src, index: g,  # d/dx = 1
-                 lambda g, out, x, src, index: g[index])  # d/dsrc: each source entry reads back where it went
 
 ALL_OPS = {name: op for name, op in globals().items() if isinstance(op, Op)}

@@ -1,13 +1,14 @@
 """The hiker: reads `.grad` and takes a step. It never computes a derivative.
 
 Backpropagation (backprop.py) fills every weight's `.grad` with the slope of the score. An optimizer only reads
-those slopes and moves the weights downhill, in place, under `no_grad()`: exactly the article's
-`w -= lr * w.grad`, with a memory (momentum, running averages) for the smarter hikers.
+those slopes and moves the weights downhill, in place: exactly the article's `with no_grad(): w -= lr * w.grad`,
+with a memory (momentum, running averages) for the smarter hikers.
 
 The split follows PyTorch: a class keeps the bookkeeping (`param_groups`, `state`, validation, `state_dict`) and a
 pure function per algorithm does the math on NumPy arrays, e.g. `sgd_update(param, grad, state, lr=...)`, which
-returns the step to subtract and the new state. Because every update is computed before any weight is written,
-a step that fails (a gradient of the wrong shape) leaves every weight and every state untouched.
+returns the step to subtract and the new state. Every update is computed and checked before any weight is
+written, and all are written in one move (atomic.commit): a step that fails (a gradient of the wrong shape, a
+complex step) or is interrupted by Ctrl-C leaves every weight and every state wholly before the step or after it.
 
 >>> from tinygrad_gd import Value
 >>> w = Value(5.0, requires_grad=True)
@@ -24,21 +25,37 @@ import types
 
 import numpy as np
 
-from .value import Value, no_grad
+from .atomic import commit
+from .value import Value
 
 _REQUIRED = object()  # marks a hyperparameter with no default (SGD's lr)
 _NO_STATE = types.MappingProxyType({})  # a parameter's state before its first step (read-only: shared by all)
 
 
-def _check(group, key, ok, what):
+def _check(group, key, ok, what, hint=""):
     if key not in group:
         return
-    try:
-        valid = ok(group[key])
-    except TypeError:  # lr="0.1": a comparison with a string names nothing; say which argument it is
+    value = group[key]
+    try:  # lr="0.1" or lr=np.array([0.1, 0.2]): NumPy's and Python's complaints name no argument; say which it is
+        valid = np.ndim(value) == 0 and not isinstance(value, (bool, str)) and bool(ok(value))
+    except (TypeError, ValueError):
         valid = False
     if not valid:
-        raise ValueError(f"Invalid {what}: {group[key]!r}")
+        hint = hint if np.ndim(value) == 0 else f"one number, not an array of shape {np.shape(value)}"
+        raise ValueError(f"Invalid {what}: {value!r}" + (f" ({hint})" if hint else ""))
+
+
+def _write_step(p, step, name):
+    """The write `p.data -= step`, checked first: into the same memory when it may, else a new array."""
+    data = p.data
+    step = np.asarray(step)
+    kind = np.result_type(data, step)
+    if not np.can_cast(kind, data.dtype, "same_kind") or np.broadcast_shapes(data.shape, step.shape) != data.shape:
+        raise TypeError(f"the step for {name} has dtype {step.dtype} and shape {step.shape}, which cannot be "
+                        f"written into its {data.dtype} data of shape {data.shape}; no parameter was changed")
+    if isinstance(data, np.ndarray) and data.base is None and data.flags.writeable:
+        return (np.subtract, data, step, data)  # in place, as PyTorch: arrays the user holds see the step
+    return (setattr, p, "data", np.asarray(data - step, dtype=data.dtype)[()])  # a scalar or a view: a new one
 
 
 class Optimizer:
@@ -100,25 +117,35 @@ class Optimizer:
             p.grad = None if set_to_none or p.grad is None else p.grad.detach().zero_()
 
     def step(self, closure=None):
-        """Move every parameter that has a `.grad` one step. Returns `closure()` if given (it recomputes the loss)."""
+        """Move every parameter that has a `.grad` one step. Returns `closure()` if given (it recomputes the loss).
+
+        The step is atomic: every update is computed and checked (a real dtype, the parameter's shape) before
+        any weight or state changes, and the writes are made in one move (`atomic.commit`), so a failure or a
+        Ctrl-C leaves all the weights before the step or all after it. NaN and infinity are not refused: as
+        in PyTorch they are written, and `fit` and `descend` report the divergence they show.
+        """
         loss = closure() if closure is not None else None
-        update, state, updates = type(self).update, self.state, []
-        # Compute every step first, write afterwards: a failure (a gradient of the wrong shape) changes nothing.
+        update, state, writes, new_states, index = type(self).update, self.state, [], {}, -1
         for group in self.param_groups:
             hyper = {key: group[key] for key in self.defaults}
             for p in group["params"]:
-                if p.grad is None or not p.requires_grad:
+                index += 1
+                grad = p.grad
+                if grad is None or not p.requires_grad:
                     continue  # no slope (unused in the loss, zeroed, or frozen): PyTorch skips it too
-                grad = p.grad.data  # the hiker steps with numbers: no graph is recorded for the update
+                grad = np.asarray(getattr(grad, "data", grad))  # an array, a Value, or a number set by hand
+                name = f"parameter {index}" + (f" ({p.name!r})" if p.name else "")
+                if grad.dtype.kind not in "biuf":
+                    raise TypeError(f"the gradient of {name} has dtype {grad.dtype}: a step must be real; "
+                                    f"no parameter was changed")
                 if grad.shape != p.data.shape:
                     raise ValueError(f"gradient of shape {grad.shape} does not match its parameter of shape "
                                      f"{p.shape}; no parameter was changed")
-                updates.append((p, *update(p.data, grad, state.get(p, _NO_STATE), **hyper)))
-        with no_grad():
-            for p, step, new_state in updates:
-                p -= step
+                step, new_state = update(p.data, grad, state.get(p, _NO_STATE), **hyper)
+                writes += [_write_step(p, step, name), (setattr, p, "version", p.version + 1)]
                 if new_state:
-                    state[p] = new_state
+                    new_states[p] = new_state
+        commit([*writes, (state.update, new_states)])
         return loss
 
     def state_dict(self):
@@ -130,7 +157,14 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Restore hyperparameters and state saved by `state_dict()`; on any mismatch raise and change nothing."""
+        """Restore hyperparameters and state saved by `state_dict()`; on any mismatch raise and change nothing.
+
+        Types are checked as well as shapes: a hyperparameter must have the kind of its default (a number, a
+        flag, a pair), a state's `step` a number of steps, its arrays real numbers of the parameter's shape.
+        """
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError("a loaded optimizer state must be a dict with 'state' and 'param_groups', as "
+                             "state_dict() makes it")
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups):
             raise ValueError(f"loaded state dict has {len(saved)} parameter groups, the optimizer has "
@@ -143,20 +177,40 @@ class Optimizer:
                                  f"optimizer's has {len(mine['params'])}")
             if set(self.defaults) - set(theirs):
                 raise ValueError(f"loaded parameter group {i} lacks {sorted(set(self.defaults) - set(theirs))}")
+            for key in set(mine) & set(theirs) - {"params"}:
+                if _kind(theirs[key]) != _kind(mine[key]):
+                    raise ValueError(f"loaded parameter group {i} has {key}={theirs[key]!r} ({_kind(theirs[key])}), "
+                                     f"but {key} is {_kind(mine[key])}")
             group = {**copy.deepcopy({k: v for k, v in theirs.items() if k != "params"}), "params": mine["params"]}
+            if "betas" in group:
+                group["betas"] = tuple(group["betas"])
             self._validate(group)
             groups.append(group)
         state = {}
         for i, s in state_dict["state"].items():
-            if not 0 <= int(i) < len(params):
-                raise ValueError(f"loaded state refers to parameter {i}, but the optimizer has {len(params)}")
+            if not isinstance(i, (int, np.integer)) or not 0 <= i < len(params) or not isinstance(s, dict):
+                raise ValueError(f"loaded state refers to parameter {i!r}, but the optimizer has {len(params)} "
+                                 f"(numbered 0 to {len(params) - 1}, each with a dict of state)")
             p = params[int(i)]
             for key, value in s.items():
-                if key != "step" and np.shape(value) != p.shape:
-                    raise ValueError(f"loaded state '{key}' of parameter {i} has shape {np.shape(value)}, the "
-                                     f"parameter has shape {p.shape}")
+                if key == "step":
+                    if _kind(value) != "a number" or not value >= 0:
+                        raise ValueError(f"loaded state 'step' of parameter {i} is {value!r}: it must be a "
+                                         f"number of steps (0 or more)")
+                elif np.shape(value) != p.shape or np.asarray(value).dtype.kind not in "biuf":
+                    raise ValueError(f"loaded state '{key}' of parameter {i} has shape {np.shape(value)} and dtype "
+                                     f"{np.asarray(value).dtype}, the parameter has shape {p.shape} (real numbers)")
             state[p] = {k: v if k == "step" else np.array(v, dtype=p.dtype)[()] for k, v in s.items()}
-        self.param_groups, self.state = groups, state
+        commit([(setattr, self, "param_groups", groups), (setattr, self, "state", state)])
+
+
+def _kind(value):
+    """What kind of hyperparameter or count a loaded value is, in words (True is a flag, not a number)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "a flag"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "a number"
+    return "a pair" if isinstance(value, (tuple, list)) else f"a {type(value).__name__}"
 
 
 # ---- SGD ----------------------------------------------------------------------------------------------------------
@@ -233,16 +287,16 @@ class Adam(Optimizer):
     update = staticmethod(adam_update)
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas  # betas=5 is refused by name
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad))
 
     def _validate(self, group):
         super()._validate(group)
-        if "betas" in group and len(group["betas"]) != 2:
-            raise ValueError(f"Invalid betas: {group['betas']} (a pair (beta1, beta2), e.g. (0.9, 0.999))")
-        for i, beta in enumerate(group.get("betas", ())):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        if "betas" in group and (not isinstance(group["betas"], tuple) or len(group["betas"]) != 2):
+            raise ValueError(f"Invalid betas: {group['betas']!r} (a pair (beta1, beta2), e.g. (0.9, 0.999))")
+        for i in range(len(group.get("betas", ()))):
+            _check(dict(enumerate(group["betas"])), i, lambda v: 0.0 <= v < 1.0, f"beta parameter at index {i}")
 
 
 def adamw_update(param, grad, state, **hyperparameters):
@@ -369,6 +423,10 @@ def make_optimizer(name, params, lr, momentum=None):
     return kind(params, lr=lr, **settings)
 
 
+def _factor(value):
+    return math.isfinite(value) and value >= 0  # NaN or -1 would make lrs the optimizer itself refuses
+
+
 class LRScheduler:
     """Sets every group's lr from a closed form of `last_epoch`, the number of `step()` calls so far.
 
@@ -392,10 +450,19 @@ class LRScheduler:
         self.step()
 
     def step(self):
-        self.last_epoch += 1
-        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = self.lr_at(base_lr, self.last_epoch)
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        """Set every group's lr for the next epoch. The new lrs are checked as the optimizer checks an lr, then
+        written in one move: an invalid lr (NaN, negative) is refused and nothing changes."""
+        epoch = self.last_epoch + 1
+        lrs = [self.lr_at(base_lr, epoch) for base_lr in self.base_lrs]
+        for lr in lrs:
+            try:
+                self.optimizer._validate({"lr": lr})
+            except ValueError as error:
+                raise ValueError(f"{type(self).__name__} refused the lr of epoch {epoch}: {error}; nothing changed") \
+                    from None
+        groups = self.optimizer.param_groups
+        commit([*[(group.__setitem__, "lr", lr) for group, lr in zip(groups, lrs, strict=True)],
+                (setattr, self, "last_epoch", epoch), (setattr, self, "_last_lr", lrs)])
 
     def get_last_lr(self):
         """The lr of each group as set by the latest `step()`."""
@@ -406,8 +473,9 @@ class StepLR(LRScheduler):
     """lr = initial_lr · γ^⌊epoch / step_size⌋: multiply by γ every `step_size` epochs."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if int(step_size) != step_size or step_size < 1:
-            raise ValueError(f"Invalid step_size: {step_size} (a whole number of epochs, at least 1)")
+        _check({"step_size": step_size}, "step_size", lambda v: int(v) == v >= 1, "step_size",
+               "a whole number of epochs, at least 1")
+        _check({"gamma": gamma}, "gamma", _factor, "gamma", "a finite factor, 0 or more")
         self.step_size, self.gamma = int(step_size), gamma
         super().__init__(optimizer)
 
@@ -419,6 +487,7 @@ class ExponentialLR(LRScheduler):
     """lr = initial_lr · γ^epoch: multiply by γ every epoch."""
 
     def __init__(self, optimizer, gamma):
+        _check({"gamma": gamma}, "gamma", _factor, "gamma", "a finite factor, 0 or more")
         self.gamma = gamma
         super().__init__(optimizer)
 
@@ -433,8 +502,9 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0):  # noqa: N803 (PyTorch's argument name)
-        if T_max <= 0:
-            raise ValueError(f"Invalid T_max: {T_max} (the number of epochs of the half cosine, at least 1)")
+        _check({"T_max": T_max}, "T_max", lambda v: math.isfinite(v) and v > 0, "T_max",
+               "the number of epochs of the half cosine, more than 0")
+        _check({"eta_min": eta_min}, "eta_min", _factor, "eta_min", "the lowest lr: finite, 0 or more")
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer)
 

@@ -11,40 +11,52 @@ Data is a NumPy array; a 0-d result is held as a NumPy scalar (np.float64 or np.
 
 import contextlib
 import operator
+import threading
 
 import numpy as np
 
 from . import backprop, ops
 
-_grad_enabled = True
+
+class _GradMode(threading.local):
+    """Whether operations are recorded, per thread as in PyTorch: one thread's no_grad() never stops another's graph."""
+
+    enabled = True  # a class default: every new thread starts recording
+    stack = ()  # the flags that this thread's open no_grad() blocks will restore
+
+
+_mode, _lock = _GradMode(), threading.Lock()
+_off = 0  # how many no_grad() blocks are open in all threads: while 0, apply() skips the slower thread-local read
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside `no_grad()`: whether new operations are recorded for backpropagation."""
-    return _grad_enabled
+    """True unless inside `no_grad()` in this thread: whether new operations are recorded for backpropagation."""
+    return _mode.enabled
 
 
 class no_grad(contextlib.ContextDecorator):
     """Stop recording the graph: inside it, results have no parents and in-place updates of weights are allowed.
 
     Use it for the hiker's step (`with no_grad(): w -= lr * w.grad`) and for evaluation. Works as a decorator,
-    written `@no_grad()` or `@no_grad` as in PyTorch.
+    written `@no_grad()` or `@no_grad` as in PyTorch. It affects only the thread that enters it (PyTorch's rule).
     """
 
     def __new__(cls, func=None):
         self = super().__new__(cls)
-        self._previous = []  # a stack: one decorated function may call itself, entering this same object again
         return self(func) if callable(func) else self
 
-    def __enter__(self):
-        global _grad_enabled
-        self._previous.append(_grad_enabled)
-        _grad_enabled = False
+    def __enter__(self):  # the flag to restore is kept per thread, so one object may be entered by many threads
+        global _off
+        with _lock:
+            _off += 1
+        _mode.stack, _mode.enabled = (*_mode.stack, _mode.enabled), False
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous.pop()
+        global _off
+        _mode.enabled, _mode.stack = _mode.stack[-1], _mode.stack[:-1]
+        with _lock:
+            _off -= 1
         return False
 
 
@@ -111,7 +123,7 @@ def apply(op, *inputs, **params):
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
     out._grad, out.name, out.version, out.params = None, None, 0, params
     # list comprehensions, not any()/tuple() of a generator: this runs once per node, and they are 2x faster
-    if _grad_enabled and True in [x.requires_grad for x in inputs]:
+    if (not _off or _mode.enabled) and True in [x.requires_grad for x in inputs]:
         out.requires_grad, out.parents, out.grad_fn = True, inputs, op
         out.saved = tuple([x.version for x in inputs])  # a tuple of ints, which the cyclic GC stops tracking
     else:  # nothing to differentiate: no parents kept, so the inputs can be freed
@@ -154,6 +166,7 @@ class Value:
     __slots__ = ("data", "_grad", "requires_grad", "parents", "grad_fn", "params", "saved", "version", "name",
                  "__weakref__")
     __array_ufunc__ = None  # `array * value` must call Value.__rmul__, not turn the Value into an object array
+    _apply = staticmethod(apply)  # how an op called inside a rule (ops.EXP(out)) records itself on Values
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         if name is not None and not isinstance(name, str):
@@ -471,7 +484,7 @@ class Value:
     def _unrecorded(self, name, other):
         # A method call cannot rebind the caller's name the way `x += 1` does, so a change that would have to
         # be recorded out of place is refused rather than silently lost (weights get _inplace's own message).
-        if _grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)) and not (
+        if (not _off or _mode.enabled) and (self.requires_grad or getattr(other, "requires_grad", False)) and not (
                 self.is_leaf and self.requires_grad):
             raise RuntimeError(f"{name}() would change a Value that is part of a graph without recording it; "
                                f"write it out of place (x = x + y), or detach() first")
@@ -484,7 +497,7 @@ class Value:
         up. Outside no_grad() a weight (a leaf requiring grad) refuses: its change would not be recorded. Any
         other Value that is part of a graph is recomputed out of place and recorded, like `w = w - step`.
         """
-        if _grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
+        if (not _off or _mode.enabled) and (self.requires_grad or getattr(other, "requires_grad", False)):
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(
                     "an in-place update of a weight (a Value with requires_grad=True) outside no_grad() would "
@@ -569,9 +582,11 @@ def _comparison(ufunc):
 # (`x.sin()` is `apply(ops.SIN, x)`); their module functions (`tinygrad_gd.sin(x)`) are made in functional.py.
 for _names, _ufunc in {("__eq__", "eq"): np.equal, ("__ne__", "ne"): np.not_equal, ("__lt__", "lt"): np.less,
                        ("__le__", "le"): np.less_equal, ("__gt__", "gt"): np.greater,
-                       ("__ge__", "ge"): np.greater_equal}.items():
+                       ("__ge__", "ge"): np.greater_equal, ("__and__", "__rand__"): np.bitwise_and,
+                       ("__or__", "__ror__"): np.bitwise_or, ("__xor__", "__rxor__"): np.bitwise_xor}.items():
     for _name in _names:
         setattr(Value, _name, _comparison(_ufunc))
+Value.__invert__ = lambda self: _leaf(np.invert(self.data))  # ~mask; & | ^ above combine masks (and integers)
 for _op in (ops.SIN, ops.COS, ops.TAN, ops.LOG1P, ops.EXPM1, ops.ERF, ops.FLOOR, ops.CEIL, ops.ROUND, ops.TRUNC,
             ops.SIGN):
     setattr(Value, _op.name, (lambda op: lambda self: apply(op, self))(_op))

@@ -13,13 +13,14 @@ computes with them. It neither backpropagates nor steps: `parameters()` is the l
 """
 
 import os
-import tempfile
 
 import numpy as np
 
+from ..atomic import commit, write_file
 from ..ops import IM2COL, LINEAR
 from ..random import generator
-from ..value import Value, apply, no_grad
+from ..value import Value, apply
+from . import files
 
 
 def _as_value(x):
@@ -201,10 +202,29 @@ class Module:
         if not hasattr(state, "keys"):
             raise TypeError(f"state must be a dict of arrays (from state_dict()), not {type(state).__name__}")
         entries = self._state_entries()
-        missing, unexpected = sorted(set(entries) - set(state)), sorted(set(state) - set(entries))
-        mismatched = [f"{k}: file {np.shape(state[k])}, model {np.shape(getattr(x, 'data', x))}"
+        missing, unexpected = self._check_state({k: np.shape(v) for k, v in state.items()}, strict)
+        new, writes = {}, []
+        for k, (_, _, x) in entries.items():  # may raise (text, complex numbers): nothing is written yet
+            if k in state:
+                new[k] = _loaded(state[k], x, k, f"cannot load state into {type(self).__name__}")
+        for k, array in new.items():  # all written in one move: Ctrl-C leaves the old weights or the new
+            module, attribute, x = entries[k]
+            if isinstance(x, Value):  # a graph built from the old numbers must not be backpropagated any more
+                writes += [(setattr, x, "data", array[()] if array.ndim == 0 else array),
+                           (setattr, x, "version", x.version + 1)]
+            else:
+                writes.append((setattr, module, attribute, array))
+        commit(writes)
+        return missing, unexpected
+
+    def _check_state(self, shapes, strict=True):
+        """Compare {key: shape} of a state with this module's; raise naming every problem, else return
+        (missing_keys, unexpected_keys)."""
+        entries = self._state_entries()
+        missing, unexpected = sorted(set(entries) - set(shapes)), sorted(set(shapes) - set(entries))
+        mismatched = [f"{k}: file {shapes[k]}, model {np.shape(getattr(x, 'data', x))}"
                       for k, (_, _, x) in entries.items()
-                      if k in state and np.shape(state[k]) != np.shape(getattr(x, "data", x))]
+                      if k in shapes and tuple(shapes[k]) != np.shape(getattr(x, "data", x))]
         problems = []
         if strict:
             problems += [f"missing keys {missing}"] * bool(missing)
@@ -212,21 +232,6 @@ class Module:
         problems += [f"shape mismatch ({'; '.join(mismatched)})"] * bool(mismatched)
         if problems:
             raise ValueError(f"cannot load state into {type(self).__name__}: {', '.join(problems)}")
-        new = {}
-        for k, (_, _, x) in entries.items():  # may raise (text in a file): nothing is written yet
-            if k in state:
-                try:
-                    new[k] = np.array(state[k], dtype=getattr(x, "dtype", None) or np.asarray(x).dtype)
-                except (TypeError, ValueError) as error:
-                    raise ValueError(f"cannot load state into {type(self).__name__}: {k}: {error}") from None
-        with no_grad():
-            for k, array in new.items():
-                module, attribute, x = entries[k]
-                if isinstance(x, Value):
-                    x.data = array[()] if array.ndim == 0 else array
-                    x.version += 1  # a graph built from the old numbers must not be backpropagated any more
-                else:
-                    setattr(module, attribute, array)
         return missing, unexpected
 
     def __repr__(self):
@@ -450,66 +455,48 @@ class MaxPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
+def _loaded(value, x, key, where):
+    """`value` as an array of x's dtype: real numbers only (a float weight takes floats; an int or bool buffer
+    takes ints or bools), never a cast that drops an imaginary part or turns text or dates into numbers."""
+    array = np.asarray(value)
+    target = np.asarray(getattr(x, "data", x)).dtype
+    fits = array.dtype.kind in ("f" if target.kind == "f" else "iub") and array.dtype.fields is None
+    if not fits:
+        raise ValueError(f"{where}: {key} has dtype {array.dtype}, but the model's {key} is {target}"
+                         f"{' (real numbers)' if target.kind == 'f' else ''}")
+    return np.array(array, dtype=target)
+
+
 def _is_safetensors(path):
     return os.fspath(path).lower().endswith(".safetensors")
-
-
-def _safetensors_numpy():
-    try:
-        import safetensors.numpy  # lazily: only saving or loading a .safetensors file needs it
-    except ImportError:  # pragma: no cover (a runtime dependency; this is for a broken install)
-        raise ImportError("saving or loading .safetensors needs the safetensors package: pip install safetensors") \
-            from None
-    return safetensors.numpy
 
 
 def save(module, path):
     """Write the module's weights and buffers, atomically: a failed save leaves no partial file behind.
 
     The format follows the extension: `.safetensors` (the format PyTorch's ecosystem loads without pickle,
-    `safetensors.torch.load_file`, with PyTorch's key names), anything else `.npz`.
+    `safetensors.torch.load_file`, with PyTorch's key names), anything else `.npz`. Returns the path. The file
+    gets the permissions of the file it replaces, or those of the umask (atomic.write_file).
     """
-    path = os.fspath(path)
     state = module.state_dict()
-    suffix = ".safetensors" if _is_safetensors(path) else ".npz"
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if suffix == ".safetensors":
-                f.write(_safetensors_numpy().save({k: np.ascontiguousarray(v) for k, v in state.items()}))
-            else:
-                np.savez(f, **state)
-        os.replace(temp, path)  # atomic on one file system: readers see the old file or the new, never half
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
-
-
-def _read_state(path):
-    """{key: array} from an .npz or .safetensors file; neither format can hold code, and no pickle is read."""
     if _is_safetensors(path):
-        st = _safetensors_numpy()
-        with open(path, "rb") as f:
-            data = f.read()
-        try:
-            return st.load(data)
-        except Exception as error:  # SafetensorError: a truncated or foreign file
-            raise ValueError(f"{path}: not a complete safetensors file ({error})") from None
-    with np.load(path, allow_pickle=False) as f:
-        return {name: f[name] for name in f.files}
+        data = files.safetensors_numpy().save({k: np.ascontiguousarray(v) for k, v in state.items()})
+        return write_file(path, data)
+    return write_file(path, lambda file: np.savez(file, **state))
 
 
 def load(module, path):
     """Read weights saved by `save` (or by PyTorch's `safetensors.torch.save_file`) into `module`.
 
     Names and shapes must match, else nothing changes and the error names every missing, unexpected or
-    mis-shaped key.
+    mis-shaped key. Each entry's header (key, shape, dtype, size) is checked before its numbers are read, so a
+    file holding an unexpected or oversized array is refused without reading it; every refusal names the file.
     """
     path = os.fspath(path)
-    state = _read_state(path)
+    headers = files.read_headers(path)
     try:
-        module.load_state_dict(state)
+        module._check_state({key: shape for key, (_, shape) in headers.items()})
+        module.load_state_dict(files.read_arrays(path, headers))
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     return module

