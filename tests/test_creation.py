@@ -121,6 +121,7 @@ def test_set_default_dtype_switches_what_python_floats_become():
         assert torch.tensor([1.5]).dtype == torch.float32 and torch.zeros(2).dtype == torch.float32
         assert Value(1.5).dtype == torch.float32 and torch.arange(1.0, 2.0).dtype == torch.float32
         assert Value(np.float64(1.5)).dtype == torch.float64  # a NumPy float keeps its dtype, as in torch.tensor
+        assert nn.Linear(2, 3).weight.dtype == torch.float32  # layers are made in the default float too
     finally:
         torch.set_default_dtype(torch.float64)
     assert Value(1.5).dtype == torch.float64

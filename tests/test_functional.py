@@ -206,23 +206,7 @@ def test_gelu_rejects_an_unknown_approximation():
         tg.gelu(tg.zeros(2), approximate="erf")
 
 
-# Compositions that go through an older rule of the sheet still on NumPy (issue 10 is moving each to Values: POW's
-# exponent rule, CLIP, ABS, SUM/MEAN's np.full, MAX/MIN, TRANSPOSE, GETITEM). Not strict: they pass once it lands.
-OLD_RULES = {"exp2": "POW", "pow": "POW", "clamp": "CLIP", "hardtanh": "CLIP", "relu6": "CLIP", "hardsigmoid": "CLIP",
-             "hardswish": "CLIP", "softsign": "ABS", "norm": "ABS", "var": "MEAN", "std": "MEAN", "logsumexp": "SUM",
-             "amax": "MAX", "permute": "TRANSPOSE", "flip": "GETITEM", "split": "GETITEM", "chunk": "GETITEM",
-             "gather": "GETITEM", "scatter_add": "GETITEM", "index_select": "GETITEM"}
-
-
-def _second_order_cases():
-    for p in _cases():
-        name = p.id.split("-")[0]
-        marks = [pytest.mark.xfail(reason=f"{OLD_RULES[name]}'s rule is not Value-ready yet (issue 10)")] \
-            if name in OLD_RULES else []
-        yield pytest.param(*p.values, id=p.id, marks=marks)
-
-
-@pytest.mark.parametrize("fn, domains, shapes", list(_second_order_cases()))
+@pytest.mark.parametrize("fn, domains, shapes", list(_cases()))
 def test_second_derivatives_match_pytorch(fn, domains, shapes):
     """Each new rule is written Value-ready, so differentiating its gradient again (create_graph) agrees with
     PyTorch."""
@@ -240,7 +224,10 @@ def test_second_derivatives_match_pytorch(fn, domains, shapes):
         pytest.skip("the first derivative is constant: nothing to differentiate again")
     score = sum((g * Value(_weights(g.shape) + 0.3)).sum() for g, _, _, _ in pairs)
     expected_score = sum((t * torch.tensor(_weights(tuple(t.shape)) + 0.3)).sum() for _, t, _, _ in pairs)
-    expected_seconds = torch.autograd.grad(expected_score, theirs, allow_unused=True)
+    try:
+        expected_seconds = torch.autograd.grad(expected_score, theirs, allow_unused=True)
+    except RuntimeError as error:  # hardsigmoid: "derivative for aten::hardsigmoid_backward is not implemented"
+        pytest.skip(f"PyTorch has no second derivative here: {error}")
     if not score.requires_grad:  # the first derivative is piecewise constant here (leaky_relu): ours knows it
         assert all(t is None or not t.any() for t in expected_seconds)
         return

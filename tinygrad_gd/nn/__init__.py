@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from ..atomic import commit, write_file
+from ..dtypes import get_default_dtype
 from ..ops import IM2COL, LINEAR
 from ..random import generator
 from ..value import Value, apply
@@ -243,8 +244,9 @@ class Module:
 
 
 def _uniform(rng, bound, shape, name):
-    """A weight drawn from U(−bound, bound), named so that graph pictures tell the weight from the bias."""
-    return Parameter(rng.uniform(-bound, bound, size=shape), name=name)
+    """A weight drawn from U(−bound, bound), named so that graph pictures tell the weight from the bias; in the
+    default float (float64, or what set_default_dtype chose), as PyTorch's layers are."""
+    return Parameter(rng.uniform(-bound, bound, size=shape), name=name, dtype=get_default_dtype())
 
 
 class Linear(Module):
