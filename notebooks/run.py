@@ -35,6 +35,10 @@ def execute(path, timeout=CELL_TIMEOUT):
     from nbclient import NotebookClient
 
     os.environ.setdefault("MPLBACKEND", "Agg")  # no display needed; the notebooks ask for inline figures
+    # One BLAS thread: these matrices are small, and on a busy 2-core machine OpenBLAS's spinning threads made a
+    # convolution's training step 4x slower, not faster (read by the kernel's NumPy when it starts).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
     return nb

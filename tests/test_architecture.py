@@ -35,7 +35,7 @@ NEVER = {
     "viz/render": OURS - {"atomic"},
     "viz/frames": OURS - {"backprop"},
     "viz/charts": OURS - {"value"},
-    "viz/pages": OURS - {"value"},
+    "viz/pages": OURS - {"value", "backprop"},
 }
 # module -> modules of ours it may import only lazily (inside a function), never at the top of the file
 LAZY_ONLY = {"value": {"viz"}, "viz/charts": {"value"}, "viz/pages": {"value"}}

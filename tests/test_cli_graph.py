@@ -1,5 +1,6 @@
 """`tinygrad-gd graph` and `tinygrad-gd example --graph`: the safe parser, backward, and a picture on disk."""
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -22,8 +23,19 @@ def test_graph_of_the_seed_example(tmp_path, capsys):
     out, frames = tmp_path / "graph.svg", tmp_path / "walk.html"
     assert main(["graph", "(w - 2) ** 2", "w=5", "-o", str(out), "--frames", str(frames)]) == 0
     assert {"w", "data 5", "data 3", "data 9", "grad 6", "grad 1", "-", "**2"} <= texts(out)
-    assert frames.read_text().count('class="frame"') == 4
+    assert frames.read_text().count('{"c":') == 4  # the forward pass and three steps
     assert str(out) in capsys.readouterr().out
+
+
+def test_graph_page_options(tmp_path):
+    out, frames = tmp_path / "chain.svg", tmp_path / "chain.html"
+    formula = "tanh(tanh(tanh(tanh(w * 2) * 2) * 2) * 2)"
+    assert main(["graph", formula, "w=0.1", "-o", str(out), "--frames", str(frames), "--rankdir", "TB",
+                 "--max-nodes", "6"]) == 0
+    assert "earlier nodes not drawn (max_nodes=6)" in " ".join(texts(out))
+    page = frames.read_text()
+    assert page.count('{"c":') <= 7 and "the last" in page  # frames capped by max_nodes, with a note
+    assert main(["graph", "w", "w=1", "--max-nodes", "0", "-o", str(out)]) == 1
 
 
 def test_no_grad_draws_the_forward_pass_only(tmp_path):
@@ -65,9 +77,21 @@ def test_descend_writes_the_side_by_side_page(tmp_path, capsys):
     page = tmp_path / "descent.html"
     assert main(["descend", "(w - 2) ** 2", "w=5", "--steps", "3", "--html", str(page)]) == 0
     html = page.read_text()
-    assert html.count('class="frame"') == 4 and html.count('class="marker"') == 4
-    assert "w = 5 (grad 6), loss = 9" in html and "w = 4.4 (grad 4.8)" in html  # the table's numbers
+    assert html.count('{"c":') == 4 and html.count('class="marker"') == 4
+    assert "at w = 5: loss = 9, backprop finds ∂loss/∂w = 6" in html and "w ← 5 − 0.1 × 6 = 4.4" in html
     assert str(page) in capsys.readouterr().out
+
+
+def test_descend_compares_learning_rates_on_one_page(tmp_path, capsys):
+    page = tmp_path / "lr.html"
+    assert main(["descend", "(w - 2) ** 2", "w=5", "--lr", "0.1,0.5,0.9,1.1", "--html", str(page)]) == 0
+    html = page.read_text()
+    assert re.findall(r"<button>(.*?)</button>", html) == [
+        "SGD(lr=0.1): converged", "SGD(lr=0.5): converged", "SGD(lr=0.9): oscillated", "SGD(lr=1.1): diverged"]
+    assert capsys.readouterr().out.count("sgd on (w - 2) ** 2 with lr") == 4  # one table per learning rate
+    with pytest.raises(SystemExit):
+        main(["descend", "(w - 2) ** 2", "w=5", "--lr", "0.1,x"])
+    assert "not a number or a comma-separated list" in capsys.readouterr().err
 
 
 def test_pictures_are_readable_like_any_new_file(tmp_path):

@@ -16,7 +16,7 @@ def _moons_problem():
 def _snapshot(model, hiker):
     """Everything lr_find could disturb, as raw bytes where there are numbers."""
     weights = {k: (v.dtype, v.tobytes()) for k, v in model.state_dict().items()}
-    grads = [None if p.grad is None else np.asarray(p.grad).tobytes() for p in model.parameters()]
+    grads = [None if p.grad is None else p.grad.data.tobytes() for p in model.parameters()]
     state = hiker.state_dict()
     state["state"] = {i: {k: np.asarray(v).tobytes() for k, v in s.items()} for i, s in state["state"].items()}
     return weights, grads, state, [m.training for m in model.modules()]

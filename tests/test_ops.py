@@ -311,3 +311,26 @@ def test_unary_ops_over_drawn_shapes(shape, method):
     out = getattr(Value(x), method)()
     assert out.shape == shape
     gradcheck(lambda v: _weighted(getattr(v, method)()), [Value(x)])
+
+
+def test_stack_and_concatenate_backward_are_linear_in_the_number_of_inputs(monkeypatch):
+    """Issue 12: the variadic rule got every input unpacked (and concatenate summed the widths before it) once per
+    input, so a stack of 60,000 Values took 20.8 s and a concatenate of 20,000 took 33 s. Now each call of the
+    rule is handed the same list and the slab ends computed once; the large cases run and are exact."""
+    seen = []
+    for op in (ops.STACK, ops.CONCATENATE):
+        rule = op.rules[0]
+        monkeypatch.setattr(op, "rules", (lambda g, out, inputs, _rule=rule, **kw: (seen.append(inputs),
+                                                                                    _rule(g, out, inputs, **kw))[1],))
+    xs = [Value([float(i), 1.0], requires_grad=True) for i in range(50)]
+    (stack(xs, axis=1) * np.arange(50.0)).sum().backward()
+    (concatenate(xs) * np.arange(100.0)).sum().backward()
+    assert len(seen) == 100 and all(s is seen[0] for s in seen[:50]) and all(s is seen[50] for s in seen[50:])
+    np.testing.assert_array_equal(xs[7].grad.data, [7.0 + 14.0, 7.0 + 15.0])
+    monkeypatch.undo()
+    many = [Value(float(i), requires_grad=True) for i in range(60_000)]
+    (stack(many) * 3.0).sum().backward()
+    assert many[0].grad.item() == 3.0 and many[-1].grad.item() == 3.0
+    wide = [Value([1.0, 2.0], requires_grad=True) for _ in range(20_000)]
+    (concatenate(wide) * np.arange(40_000.0)).sum().backward()
+    np.testing.assert_array_equal(wide[-1].grad.data, [39_998.0, 39_999.0])

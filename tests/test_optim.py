@@ -613,3 +613,24 @@ def test_a_load_of_the_wrong_types_is_refused_and_changes_nothing(corrupt, messa
     with pytest.raises(ValueError, match=message):
         opt.load_state_dict(bad)
     assert _matches(_snapshot([w], opt), before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_step_of_the_parameters_own_kind_skips_the_checks_and_writes_the_same_numbers(dtype):
+    """optim._write_step checks a step's dtype and shape (np.result_type, can_cast, broadcast_shapes) only when
+    it is not already of the parameter's type, dtype and shape: both paths must write identical numbers."""
+    from tinygrad_gd.atomic import commit
+    from tinygrad_gd.optim import _write_step
+
+    def written(data, step):
+        p = Value(data, dtype=dtype)
+        commit([_write_step(p, step, lambda: "p")])
+        return p.data
+
+    step = dtype(0.1) * dtype(3.0)
+    scalar_fast, scalar_checked = written(1.7, step), written(1.7, np.array(step))  # np.float32 vs a 0-d array
+    array_fast, array_checked = written([1.7, -2.3], np.full(2, step)), written([1.7, -2.3], np.array(step))
+    assert type(scalar_fast) is type(scalar_checked) is dtype and scalar_fast == scalar_checked
+    assert array_fast.dtype == array_checked.dtype == dtype and np.array_equal(array_fast, array_checked)
+    with pytest.raises(TypeError, match="cannot be written"):
+        _write_step(Value([1.0, 2.0], dtype=dtype), np.ones((2, 2), dtype), lambda: "p")

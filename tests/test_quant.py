@@ -32,7 +32,7 @@ def _ours(x, grid):
     v = Value(x, requires_grad=True)
     out = quant.fake_quantize(v, *grid)
     out.backward(np.ones(np.shape(x), x.dtype))
-    return out.data, v.grad
+    return out.data, v.grad.data
 
 
 @pytest.mark.parametrize("grid", GRIDS, ids=str)
@@ -73,7 +73,7 @@ def test_fake_quantize_of_a_grid_is_the_identity_and_its_gradient_reaches_the_we
     out = quant.fake_quantize(w, 0.25, 0, -8, 7)
     np.testing.assert_array_equal(out.data, w.data)
     (out * Value(np.arange(16.0))).sum().backward()
-    np.testing.assert_array_equal(w.grad, np.arange(16.0))
+    np.testing.assert_array_equal(w.grad.data, np.arange(16.0))
     assert quant.fake_quantize_per_tensor_affine is quant.fake_quantize
 
 
@@ -156,7 +156,7 @@ def test_prepare_qat_shares_the_weights_and_the_gradient_goes_straight_through()
     x_q = layer.input_quant(Value(X)).data
     grid = np.rint(model.layers[0].weight.data / w_scale)
     mask = (grid >= -8) & (grid <= 7)
-    np.testing.assert_allclose(model.layers[0].weight.grad, np.ones((4, 1)) * x_q.sum(axis=0) * mask)
+    np.testing.assert_allclose(model.layers[0].weight.grad.data, np.ones((4, 1)) * x_q.sum(axis=0) * mask)
     assert mask.sum() == 11  # 0.6 lands on 7.5 -> 8 and is clamped (PyTorch's symmetric grid does this too)
     np.testing.assert_allclose(out.data, x_q @ weight.data.T + layer.quantized_weight_and_bias()[1].data)
 

@@ -369,3 +369,51 @@ def test_grad_set_by_hand_becomes_a_value():
     assert isinstance(w.grad, Value) and w.grad.dtype == np.float64 and w.grad.tolist() == [3.0, 4.0]
     with pytest.raises(TypeError, match="not text"):
         w.grad = "3"
+
+
+# ---- issue 12: messages that name the problem, and PyTorch's container rules --------------------------------------
+def test_matmul_of_numbers_names_the_rule():
+    """Issue 12: `Value(1.0) @ Value(2.0)` raised a TypeError about numpy.float64."""
+    with pytest.raises(ValueError, match=r"matmul \(@\) needs arrays of at least 1 axis, but got shapes \(\) and "
+                                         r"\(\); multiply numbers with \*"):
+        Value(1.0) @ Value(2.0)
+    with pytest.raises(ValueError, match=r"shapes \(2,\) and \(\)"):
+        Value([1.0, 2.0]) @ 3.0
+
+
+def test_iteration_and_membership_follow_pytorch():
+    """Issue 12: `list(Value(1.0))` was [] and `1.0 in Value(np.ones(3))` was False."""
+    with pytest.raises(TypeError, match="iteration over a 0-d Value"):
+        list(Value(1.0))
+    assert 1.0 in Value(np.ones(3)) and 2.0 not in Value(np.ones(3)) and Value(1.0) in Value(np.ones((2, 2)))
+    rows = list(Value([[1.0, 2.0], [3.0, 4.0]], requires_grad=True))
+    assert [r.tolist() for r in rows] == [[1.0, 2.0], [3.0, 4.0]] and rows[0].op == "[]"
+
+
+def test_deepcopy_of_a_deep_graph_works_and_keeps_the_ops():
+    """Issue 12: copy.deepcopy of a 100,000-deep graph raised RecursionError."""
+    import copy
+
+    w = Value(2.0, requires_grad=True, name="w")
+    x = w
+    for _ in range(100_000):
+        x = x * 1.0
+    y = copy.deepcopy(x)
+    leaf = y
+    while leaf.parents:
+        leaf = leaf.parents[0]
+    assert leaf is not w and leaf.name == "w" and leaf.requires_grad and y.grad_fn is x.grad_fn
+    y.backward()
+    assert leaf.grad.item() == 1.0 and w.grad is None  # the copy's weight gets the gradient, not the original's
+    shared = Value([1.0, 2.0], requires_grad=True)
+    both = copy.deepcopy([shared, shared * shared])
+    assert both[1].parents[0] is both[0] and both[1].parents[1] is both[0] and both[0] is not shared
+
+
+def test_numpy_of_a_weight_refuses_as_pytorch_does():
+    """Issue 12: `.numpy()` of a weight returned a writable view: a write through it bypassed the version check."""
+    w = Value([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"requires grad. Use .detach\(\).numpy\(\) instead"):
+        w.numpy()
+    np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])
+    assert Value([3.0]).numpy()[0] == 3.0

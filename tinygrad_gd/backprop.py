@@ -48,28 +48,22 @@ def topological_order(root: Node, grad_only: bool = False) -> list:
     With `grad_only`, nodes that do not require grad (constants, and everything behind them) are left out: the
     walk never visits them, and in `x * 1.5 - 0.5` they are half the graph.
 
-    Iterative depth-first search with an explicit stack of nodes, each with a count of its parents still to
-    visit; parents are taken last first, which fixes the numbering of graph pictures (viz). Nodes are keyed
-    by `id()`: a Value is not hashed by its numbers, and two equal numbers are still two nodes.
+    Iterative depth-first search: a node popped the first time goes back on the stack under a marker (None),
+    with its parents above it, last parent on top; when the marker comes off again, all of them are in `order`
+    and so can the node be. Parents are thus taken last first, which fixes the numbering of graph pictures
+    (viz). Nodes are keyed by `id()`: a Value is not hashed by its numbers, and two equal numbers are still two
+    nodes. The stack is one flat list: on a deep chain it holds every node at once, and (node, state) pairs
+    would be 100,000 more objects for the cyclic garbage collector to scan again and again.
     """
-    order, visited = [], {id(root)}
-    # Two flat lists rather than a stack of (node, iterator) pairs: on a deep chain the stack holds every node at
-    # once, and pairs would be 200,000 objects for the cyclic garbage collector to scan again and again.
-    stack, todo = [root], [len(root.parents)]  # todo[k]: how many of stack[k]'s parents are left to look at
+    order, expanded, stack = [], set(), [root]
     while stack:
-        node, i = stack[-1], todo[-1]
-        while i and (id(node.parents[i - 1]) in visited or grad_only and not node.parents[i - 1].requires_grad):
-            i -= 1
-        if i:  # go down to the next unvisited parent; come back to the rest later
-            parent = node.parents[i - 1]
-            todo[-1] = i - 1
-            visited.add(id(parent))
-            stack.append(parent)
-            todo.append(len(parent.parents))
-        else:  # every parent is already in `order`
-            stack.pop()
-            todo.pop()
-            order.append(node)
+        node = stack.pop()
+        if node is None:  # everything above the marker is done: the node under it comes next
+            order.append(stack.pop())
+        elif id(node) not in expanded:  # (a node put on the stack twice is expanded once)
+            expanded.add(id(node))
+            stack += (node, None)
+            stack += [p for p in node.parents if id(p) not in expanded and (p.requires_grad or not grad_only)]
     return order
 
 
@@ -102,7 +96,7 @@ def _check_versions(order):
                 f"Run the forward pass again after changing it.")
 
 
-def walk(root: Node, grad, create_graph: bool = False):
+def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None):
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
     Pending gradients live in a private dict keyed by `id(node)` and are popped when used: a node's gradient is
@@ -110,6 +104,8 @@ def walk(root: Node, grad, create_graph: bool = False):
 
     The rules run on bare arrays (fast, nothing recorded), or with `create_graph` on the Values themselves, so
     every gradient is recorded as a graph of its own that can be differentiated again: the same rules, once.
+    With a list `edges`, each contribution the walk adds is also appended to it as `(node, parent,
+    contribution)` (after the node is yielded), so a picture can replay the chain rule's terms (viz.frames).
     """
     order = topological_order(root, grad_only=True)
     _check_versions(order)
@@ -127,11 +123,15 @@ def walk(root: Node, grad, create_graph: bool = False):
         for i, parent in enumerate(node.parents):
             if not parent.requires_grad:
                 continue  # no rule runs for a constant
-            parent_g = op.vjp(i, g, out, inputs, node.params)
+            # the rule itself, without Op.vjp's call in between, unless the op is variadic (it needs the position)
+            parent_g = op.vjp(i, g, out, inputs, node.params) if op.variadic else op.rules[i](g, out, *inputs,
+                                                                                            **node.params)
             if parent_g.shape != inputs[i].shape:
                 parent_g = sum_to_shape(parent_g, inputs[i].shape)
             if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
                 parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
+            if edges is not None:
+                edges.append((node, parent, parent_g))
             key = id(parent)
             pending[key] = pending[key] + parent_g if key in pending else parent_g
 

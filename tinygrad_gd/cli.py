@@ -41,7 +41,8 @@ def add_descend_parser(commands):
     descend.add_argument("expression", help='the loss, e.g. "(w - 2) ** 2" (quote it)')
     descend.add_argument("start", nargs="*", metavar="NAME=VALUE",
                          help="starting values, e.g. w=5 (a variable left out starts at a random point, see --seed)")
-    descend.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
+    descend.add_argument("--lr", type=_learning_rates, default=[0.1],
+                         help="learning rate (default 0.1); several, comma-separated (0.1,0.5,0.9,1.1), compare them")
     descend.add_argument("--steps", type=int, default=20, help="number of steps (default 20)")
     descend.add_argument("--optimizer", choices=list(BY_NAME), default="sgd")
     descend.add_argument("--momentum", type=float, help="momentum for momentum/nesterov (default 0.9), sgd, rmsprop")
@@ -49,7 +50,8 @@ def add_descend_parser(commands):
     descend.add_argument("--seed", type=int, help="seed for the random starting values")
     descend.add_argument("--plot", metavar="FILE.png", help="save the loss curve and the path (needs matplotlib)")
     descend.add_argument("--html", metavar="OUT.html",
-                         help="write a page with the graph backprop fills at each step beside the path (1-2 variables)")
+                         help="write a page with the graph backprop fills at each step beside the path (1-2 variables);"
+                              " with several --lr, one page with a switch between them")
 
 
 def run_descend(args, out=None):
@@ -60,6 +62,8 @@ def run_descend(args, out=None):
     out = out or sys.stdout
     if args.steps < 1:
         raise ValueError(f"Invalid steps: {args.steps} (at least 1)")
+    if args.plot and len(args.lr) > 1:
+        raise ValueError(f"--plot draws one learning rate, not {len(args.lr)}: give one --lr (or use --html)")
     if args.plot:
         figure_class()  # a missing matplotlib is said before the table, not after it
     for path in (args.plot, args.html):  # before the table is printed, not after
@@ -67,19 +71,23 @@ def run_descend(args, out=None):
             raise FileNotFoundError(f"cannot write {path}: the folder {os.path.dirname(os.path.abspath(path))} "
                                     f"does not exist")
     expression = parse(args.expression)
-    records = descend(expression, parse_assignments(args.start), args.optimizer, args.lr, args.steps,
-                      args.momentum, args.seed)
-    print(f"{args.optimizer} on {expression.source} with lr {args.lr:g}", file=out)
-    print(format_table(records, args.show_state), file=out)
-    print(verdict(records).message, file=out)
+    runs = []
+    for lr in args.lr:
+        records = descend(expression, parse_assignments(args.start), args.optimizer, lr, args.steps,
+                          args.momentum, args.seed)
+        runs.append((lr, records))
+        print(f"{args.optimizer} on {expression.source} with lr {lr:g}", file=out)
+        print(format_table(records, args.show_state), file=out)
+        print(verdict(records).message, file=out)
     if args.plot:
         print(f"plot saved to {plot_descent(records, expression, args.plot)}", file=out)
     if args.html:
         from tinygrad_gd import viz
         from tinygrad_gd.optim import make_optimizer
 
-        hiker = lambda weights: make_optimizer(args.optimizer, weights, args.lr, args.momentum)
-        page = viz.descent_html(expression, records[0].values, hiker, len(records) - 1, args.html)
+        hikers = [lambda weights, lr=lr: make_optimizer(args.optimizer, weights, lr, args.momentum) for lr in args.lr]
+        verdicts = [verdict(records).kind for _, records in runs]
+        page = viz.descent_html(expression, runs[0][1][0].values, hikers, args.steps, args.html, verdicts=verdicts)
         print(f"map and hiker side by side: {page}", file=out)
 
 
@@ -109,8 +117,10 @@ def run_graph(args, out=None):
         if not args.no_grad and loss.requires_grad:
             loss.backward()
         with all_or_nothing():  # the picture and the page are written both, or neither
-            graph = viz.render(viz.to_dot(loss, show_grad=not args.no_grad), args.output)
-            frames = viz.backprop_html(loss, args.frames) if args.frames else None
+            dot = viz.to_dot(loss, show_grad=not args.no_grad, rankdir=args.rankdir, max_nodes=args.max_nodes)
+            graph = viz.render(dot, args.output)
+            frames = viz.backprop_html(loss, args.frames, max_nodes=args.max_nodes, rankdir=args.rankdir) \
+                if args.frames else None
         print(f"Graph: {graph}", file=out)
         if frames:
             print(f"Backward walk: {frames}", file=out)
@@ -118,6 +128,17 @@ def run_graph(args, out=None):
         print(f"tinygrad-gd graph: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _learning_rates(text):
+    """`0.1` or `0.1,0.5,0.9,1.1`: one number or several to compare."""
+    try:
+        rates = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or a comma-separated list of numbers: {text!r}") from None
+    if len(rates) > 12:
+        raise argparse.ArgumentTypeError(f"{len(rates)} learning rates: compare at most 12 on one page")
+    return rates
 
 
 def _batch_size(text):
@@ -145,6 +166,11 @@ def build_parser():
                        help="the picture: .svg (always works), .png (needs Graphviz's dot), .dot (the source)")
     graph.add_argument("--frames", metavar="OUT.html", help="also write the backward walk as an HTML stepper")
     graph.add_argument("--no-grad", action="store_true", help="draw the forward pass only (no backward)")
+    graph.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"], default="LR",
+                       help="which way the graph runs: LR left to right (default), TB top to bottom")
+    graph.add_argument("--max-nodes", type=int, default=100, metavar="N",
+                       help="draw at most N nodes, the ones nearest the result (default 100); the page has at most "
+                            "N frames")
     train = commands.add_parser("train", help="train an MLP on two moons or a small CNN on 8x8 digits")
     train.add_argument("dataset", choices=["moons", "digits"])
     train.add_argument("--optimizer", default="adam", choices=list(BY_NAME))

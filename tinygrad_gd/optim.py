@@ -19,7 +19,9 @@ complex step) or is interrupted by Ctrl-C leaves every weight and every state wh
 4.4
 """
 
+import bisect
 import copy
+import functools
 import math
 import types
 
@@ -29,6 +31,7 @@ from .atomic import commit
 from .value import Value
 
 _REQUIRED = object()  # marks a hyperparameter with no default (SGD's lr)
+_SCALAR_STATE = ("step", "mu_product")  # state that is one number per parameter, not an array of its shape
 _NO_STATE = types.MappingProxyType({})  # a parameter's state before its first step (read-only: shared by all)
 
 
@@ -46,16 +49,22 @@ def _check(group, key, ok, what, hint=""):
 
 
 def _write_step(p, step, name):
-    """The write `p.data -= step`, checked first: into the same memory when it may, else a new array."""
+    """The write `p.data -= step`, checked first: into the same memory when it may, else a new array.
+
+    A step of the parameter's own type, dtype and shape (the usual case) needs none of the checks below.
+    """
     data = p.data
-    step = np.asarray(step)
-    kind = np.result_type(data, step)
-    if not np.can_cast(kind, data.dtype, "same_kind") or np.broadcast_shapes(data.shape, step.shape) != data.shape:
-        raise TypeError(f"the step for {name} has dtype {step.dtype} and shape {step.shape}, which cannot be "
-                        f"written into its {data.dtype} data of shape {data.shape}; no parameter was changed")
+    if type(step) is not type(data) or step.dtype != data.dtype or step.shape != data.shape:
+        step = np.asarray(step)
+        kind = np.result_type(data, step)
+        if not np.can_cast(kind, data.dtype, "same_kind") or np.broadcast_shapes(data.shape, step.shape) != data.shape:
+            raise TypeError(f"the step for {name()} has dtype {step.dtype} and shape {step.shape}, which cannot be "
+                            f"written into its {data.dtype} data of shape {data.shape}; no parameter was changed")
     if isinstance(data, np.ndarray) and data.base is None and data.flags.writeable:
         return (np.subtract, data, step, data)  # in place, as PyTorch: arrays the user holds see the step
-    return (setattr, p, "data", np.asarray(data - step, dtype=data.dtype)[()])  # a scalar or a view: a new one
+    new = data - step  # a scalar or a view: a new one, of the parameter's type and dtype
+    return (setattr, p, "data", new if type(new) is type(data) and new.dtype == data.dtype else
+            np.asarray(new, dtype=data.dtype)[()])
 
 
 class Optimizer:
@@ -134,9 +143,9 @@ class Optimizer:
                 if grad is None or not p.requires_grad:
                     continue  # no slope (unused in the loss, zeroed, or frozen): PyTorch skips it too
                 grad = np.asarray(getattr(grad, "data", grad))  # an array, a Value, or a number set by hand
-                name = f"parameter {index}" + (f" ({p.name!r})" if p.name else "")
+                name = functools.partial(_name, index, p)  # the words are made only for an error
                 if grad.dtype.kind not in "biuf":
-                    raise TypeError(f"the gradient of {name} has dtype {grad.dtype}: a step must be real; "
+                    raise TypeError(f"the gradient of {name()} has dtype {grad.dtype}: a step must be real; "
                                     f"no parameter was changed")
                 if grad.shape != p.data.shape:
                     raise ValueError(f"gradient of shape {grad.shape} does not match its parameter of shape "
@@ -193,15 +202,19 @@ class Optimizer:
                                  f"(numbered 0 to {len(params) - 1}, each with a dict of state)")
             p = params[int(i)]
             for key, value in s.items():
-                if key == "step":
+                if key in _SCALAR_STATE:
                     if _kind(value) != "a number" or not value >= 0:
-                        raise ValueError(f"loaded state 'step' of parameter {i} is {value!r}: it must be a "
-                                         f"number of steps (0 or more)")
+                        raise ValueError(f"loaded state '{key}' of parameter {i} is {value!r}: it must be a "
+                                         f"number (0 or more)")
                 elif np.shape(value) != p.shape or np.asarray(value).dtype.kind not in "biuf":
                     raise ValueError(f"loaded state '{key}' of parameter {i} has shape {np.shape(value)} and dtype "
                                      f"{np.asarray(value).dtype}, the parameter has shape {p.shape} (real numbers)")
-            state[p] = {k: v if k == "step" else np.array(v, dtype=p.dtype)[()] for k, v in s.items()}
+            state[p] = {k: v if k in _SCALAR_STATE else np.array(v, dtype=p.dtype)[()] for k, v in s.items()}
         commit([(setattr, self, "param_groups", groups), (setattr, self, "state", state)])
+
+
+def _name(index, p):
+    return f"parameter {index}" + (f" ({p.name!r})" if p.name else "")
 
 
 def _kind(value):
@@ -256,9 +269,10 @@ class SGD(Optimizer):
 
 
 # ---- Adam and AdamW -----------------------------------------------------------------------------------------------
-def adam_update(param, grad, state, *, lr, betas, eps, weight_decay, amsgrad, decoupled=False):
+def adam_update(param, grad, state, *, lr, betas, eps, weight_decay, amsgrad, maximize=False, decoupled=False):
     """One Adam step (AdamW's if `decoupled`) for one parameter: returns (the amount to subtract, the new state)."""
     beta1, beta2 = betas
+    grad = -grad if maximize else grad  # climb: the same steps on −f
     step = state.get("step", 0.0) + 1
     decay = lr * weight_decay * param if decoupled else 0.0  # AdamW shrinks θ directly, outside the averages
     g = grad + weight_decay * param if weight_decay != 0 and not decoupled else grad
@@ -286,17 +300,23 @@ class Adam(Optimizer):
 
     update = staticmethod(adam_update)
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 maximize=False):
         betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas  # betas=5 is refused by name
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
+                                      amsgrad=amsgrad, maximize=maximize))
 
     def _validate(self, group):
         super()._validate(group)
-        if "betas" in group and (not isinstance(group["betas"], tuple) or len(group["betas"]) != 2):
-            raise ValueError(f"Invalid betas: {group['betas']!r} (a pair (beta1, beta2), e.g. (0.9, 0.999))")
-        for i in range(len(group.get("betas", ()))):
-            _check(dict(enumerate(group["betas"])), i, lambda v: 0.0 <= v < 1.0, f"beta parameter at index {i}")
+        _check_betas(group)
+
+
+def _check_betas(group):
+    """The Adam family's betas: a pair, each in [0, 1)."""
+    if "betas" in group and (not isinstance(group["betas"], tuple) or len(group["betas"]) != 2):
+        raise ValueError(f"Invalid betas: {group['betas']!r} (a pair (beta1, beta2), e.g. (0.9, 0.999))")
+    for i in range(len(group.get("betas", ()))):
+        _check(dict(enumerate(group["betas"])), i, lambda v: 0.0 <= v < 1.0, f"beta parameter at index {i}")
 
 
 def adamw_update(param, grad, state, **hyperparameters):
@@ -317,8 +337,10 @@ class AdamW(Adam):
 
     update = staticmethod(adamw_update)
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize)
 
 
 # ---- RMSprop ------------------------------------------------------------------------------------------------------
@@ -403,6 +425,155 @@ class Adagrad(Optimizer):
         _check(group, "initial_accumulator_value", lambda v: v >= 0, "initial_accumulator_value value")
 
 
+# ---- NAdam, RAdam, Adamax, Adadelta (PyTorch 2.13's single-tensor algorithms) ------------------------------------
+def _validate_adam_family(optimizer, group):
+    Optimizer._validate(optimizer, group)
+    _check_betas(group)
+    _check(group, "momentum_decay", lambda v: v >= 0, "momentum_decay value")
+
+
+def nadam_update(param, grad, state, *, lr, betas, eps, weight_decay, momentum_decay, decoupled_weight_decay,
+                 maximize):
+    """One NAdam step for one parameter: returns (the amount to subtract, the new state)."""
+    beta1, beta2 = betas
+    g = -grad if maximize else grad
+    step = state.get("step", 0.0) + 1
+    decay = lr * weight_decay * param if weight_decay != 0 and decoupled_weight_decay else 0.0
+    g = g + weight_decay * param if weight_decay != 0 and not decoupled_weight_decay else g
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    # Πμ is kept in float32, as PyTorch keeps it (a float32 scalar tensor): so the steps agree to the last digits
+    mu_product = np.float32(state.get("mu_product", np.float32(1.0))) * np.float32(mu)
+    exp_avg = beta1 * state.get("exp_avg", 0.0 * param) + (1 - beta1) * g
+    exp_avg_sq = beta2 * state.get("exp_avg_sq", 0.0 * param) + (1 - beta2) * g * g
+    denom = np.sqrt(exp_avg_sq / (1 - beta2 ** step)) + eps
+    product = float(mu_product)
+    step_size = lr * (1 - mu) / (1 - product) * (g / denom) + lr * mu_next / (1 - product * mu_next) * (exp_avg / denom)
+    return decay + step_size, {"step": step, "mu_product": mu_product, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum: the step looks ahead along the momentum it is about to apply (Dozat, 2016).
+
+        g ← ∇f(θ) + λθ;   t ← t + 1
+        μₜ = β₁(1 − ½·0.96^{tψ}),  μₜ₊₁ likewise      (ψ = momentum_decay: the momentum warms up)
+        m ← β₁m + (1 − β₁)g;   v ← β₂v + (1 − β₂)g²;   v̂ = v / (1 − β₂ᵗ)
+        θ ← θ − γ(1 − μₜ)/(1 − Πμ) · g/(√v̂ + ε) − γμₜ₊₁/(1 − Πμ·μₜ₊₁) · m/(√v̂ + ε)
+
+    State: step, mu_product (Πμ, from 1), exp_avg, exp_avg_sq. decoupled_weight_decay=True shrinks θ as AdamW.
+    """
+
+    update = staticmethod(nadam_update)
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _validate(self, group):
+        _validate_adam_family(self, group)
+
+
+def radam_update(param, grad, state, *, lr, betas, eps, weight_decay, decoupled_weight_decay, maximize):
+    """One RAdam step for one parameter: returns (the amount to subtract, the new state)."""
+    beta1, beta2 = betas
+    g = -grad if maximize else grad
+    step = state.get("step", 0.0) + 1
+    decay = lr * weight_decay * param if weight_decay != 0 and decoupled_weight_decay else 0.0
+    g = g + weight_decay * param if weight_decay != 0 and not decoupled_weight_decay else g
+    exp_avg = beta1 * state.get("exp_avg", 0.0 * param) + (1 - beta1) * g
+    exp_avg_sq = beta2 * state.get("exp_avg_sq", 0.0 * param) + (1 - beta2) * g * g
+    bias_correction1, bias_correction2 = 1 - beta1 ** step, 1 - beta2 ** step
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * beta2 ** step / bias_correction2
+    new_state = {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+    if rho_t <= 5.0:  # too few steps for a trustworthy variance: plain momentum, no adaptive step yet
+        return decay + lr * exp_avg / bias_correction1, new_state
+    rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    adaptive = math.sqrt(bias_correction2) / (np.sqrt(exp_avg_sq) + eps)
+    return decay + exp_avg / bias_correction1 * lr * adaptive * rect, new_state
+
+
+class RAdam(Optimizer):
+    """Rectified Adam: no adaptive step until the running variance has seen enough steps (Liu et al., 2019).
+
+        m, v as in Adam;   ρ∞ = 2/(1 − β₂) − 1;   ρₜ = ρ∞ − 2tβ₂ᵗ/(1 − β₂ᵗ)
+        ρₜ ≤ 5:  θ ← θ − γ m̂                                  (the first 5 steps or so: SGD with momentum)
+        ρₜ > 5:  r = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ));   θ ← θ − γ m̂ · r·√(1 − β₂ᵗ)/(√v + ε)
+
+    So it needs no warm-up schedule: the rectifier r grows from about 0 to 1 by itself.
+    """
+
+    update = staticmethod(radam_update)
+    _validate = _validate_adam_family
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
+                 *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+
+
+def adamax_update(param, grad, state, *, lr, betas, eps, weight_decay, maximize):
+    """One Adamax step for one parameter: returns (the amount to subtract, the new state)."""
+    beta1, beta2 = betas
+    g = -grad if maximize else grad
+    g = g + weight_decay * param if weight_decay != 0 else g
+    step = state.get("step", 0.0) + 1
+    exp_avg = beta1 * state.get("exp_avg", 0.0 * param) + (1 - beta1) * g
+    exp_inf = np.maximum(beta2 * state.get("exp_inf", 0.0 * param), np.abs(g) + eps)[()]
+    return lr / (1 - beta1 ** step) * (exp_avg / exp_inf), {"step": step, "exp_avg": exp_avg, "exp_inf": exp_inf}
+
+
+class Adamax(Optimizer):
+    """Adam with the infinity norm: the step divides by a decaying maximum of |g| instead of √v.
+
+        g ← ∇f(θ) + λθ;   t ← t + 1
+        m ← β₁m + (1 − β₁)g;   u ← max(β₂u, |g| + ε)
+        θ ← θ − γ/(1 − β₁ᵗ) · m/u
+
+    No square root and no bias correction of u: a single huge gradient sets the scale for a while.
+    """
+
+    update = staticmethod(adamax_update)
+    _validate = _validate_adam_family
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+
+def adadelta_update(param, grad, state, *, lr, rho, eps, weight_decay, maximize):
+    """One Adadelta step for one parameter: returns (the amount to subtract, the new state)."""
+    g = -grad if maximize else grad
+    g = g + weight_decay * param if weight_decay != 0 else g
+    square_avg = rho * state.get("square_avg", 0.0 * param) + (1 - rho) * g * g
+    delta = np.sqrt(state.get("acc_delta", 0.0 * param) + eps) / np.sqrt(square_avg + eps) * g
+    acc_delta = rho * state.get("acc_delta", 0.0 * param) + (1 - rho) * delta * delta
+    return lr * delta, {"step": state.get("step", 0.0) + 1, "square_avg": square_avg, "acc_delta": acc_delta}
+
+
+class Adadelta(Optimizer):
+    """Adadelta: the step's units come from the running size of past steps, so lr = 1 is the natural default.
+
+        g ← ∇f(θ) + λθ
+        v ← ρv + (1 − ρ)g²
+        Δ = √(u + ε) / √(v + ε) · g          (u: running mean of Δ², starts at 0)
+        u ← ρu + (1 − ρ)Δ²;   θ ← θ − γΔ
+
+    The first steps are tiny (√ε/|g|·g ≈ 1e-3): Adadelta starts slowly and speeds up as u builds.
+    """
+
+    update = staticmethod(adadelta_update)
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check(group, "rho", lambda v: 0.0 <= v <= 1.0, "rho value")
+
+
 # ---- learning-rate schedulers -------------------------------------------------------------------------------------
 # The hikers a learner names on the command line (`descend`, `train`): a class and the settings that make it so.
 BY_NAME = {
@@ -450,10 +621,13 @@ class LRScheduler:
         self.step()
 
     def step(self):
-        """Set every group's lr for the next epoch. The new lrs are checked as the optimizer checks an lr, then
-        written in one move: an invalid lr (NaN, negative) is refused and nothing changes."""
+        """Set every group's lr for the next epoch (see `_commit`: checked first, then written in one move)."""
         epoch = self.last_epoch + 1
-        lrs = [self.lr_at(base_lr, epoch) for base_lr in self.base_lrs]
+        self._commit(epoch, [self.lr_at(base_lr, epoch) for base_lr in self.base_lrs])
+
+    def _commit(self, epoch, lrs, extra=()):
+        """The new lrs are checked as the optimizer checks an lr, then written with `extra` (other settings, such
+        as OneCycleLR's momentum) in one move: an invalid lr (NaN, negative) is refused and nothing changes."""
         for lr in lrs:
             try:
                 self.optimizer._validate({"lr": lr})
@@ -461,8 +635,16 @@ class LRScheduler:
                 raise ValueError(f"{type(self).__name__} refused the lr of epoch {epoch}: {error}; nothing changed") \
                     from None
         groups = self.optimizer.param_groups
-        commit([*[(group.__setitem__, "lr", lr) for group, lr in zip(groups, lrs, strict=True)],
+        commit([*[(group.__setitem__, "lr", lr) for group, lr in zip(groups, lrs, strict=True)], *extra,
                 (setattr, self, "last_epoch", epoch), (setattr, self, "_last_lr", lrs)])
+
+    def state_dict(self):
+        """PyTorch's: every attribute but the optimizer (last_epoch, base_lrs, the settings)."""
+        return _scheduler_state(self)
+
+    def load_state_dict(self, state_dict):
+        """Restore what `state_dict()` returned (from a scheduler of the same kind); unknown keys are refused."""
+        _load_scheduler_state(self, state_dict)
 
     def get_last_lr(self):
         """The lr of each group as set by the latest `step()`."""
@@ -510,3 +692,333 @@ class CosineAnnealingLR(LRScheduler):
 
     def lr_at(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+def _scheduler_state(scheduler, skip=("optimizer",)):
+    """PyTorch's scheduler state_dict: every attribute but the optimizer (and, here, callables)."""
+    return {k: copy.deepcopy(v) for k, v in vars(scheduler).items() if k not in skip and not callable(v)}
+
+
+def _load_scheduler_state(scheduler, state_dict, skip=("optimizer",)):
+    unknown = sorted(set(state_dict) - set(vars(scheduler)))
+    if unknown or any(k in skip for k in state_dict):
+        raise ValueError(f"cannot load {type(scheduler).__name__} state: unexpected keys "
+                         f"{unknown or sorted(set(skip) & set(state_dict))}")
+    scheduler.__dict__.update(copy.deepcopy(dict(state_dict)))
+
+
+class MultiStepLR(LRScheduler):
+    """lr = initial_lr · γ^(number of milestones passed): multiply by γ at each listed epoch."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1):
+        milestones = sorted(milestones)
+        if any(int(m) != m or m < 0 for m in milestones):
+            raise ValueError(f"Invalid milestones: {milestones} (whole epochs, at least 0)")
+        self.milestones, self.gamma = [int(m) for m in milestones], gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)  # a repeated milestone counts twice
+
+
+class LinearLR(LRScheduler):
+    """lr = initial_lr · factor, factor going linearly from start_factor to end_factor over total_iters (warm-up)."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError(f"Invalid factors: start_factor {start_factor} must lie in (0, 1] and end_factor "
+                             f"{end_factor} in [0, 1]")
+        if int(total_iters) != total_iters or total_iters < 1:
+            raise ValueError(f"Invalid total_iters: {total_iters} (a whole number of epochs, at least 1)")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, int(total_iters)
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        progress = min(self.total_iters, epoch) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+
+
+class LambdaLR(LRScheduler):
+    """lr = initial_lr · lr_lambda(epoch), one function for all groups or one per group.
+
+    state_dict() leaves the functions out (they are code, not numbers), as PyTorch does for plain functions.
+    """
+
+    def __init__(self, optimizer, lr_lambda):
+        n = len(optimizer.param_groups)
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        if len(lambdas) != n or not all(callable(f) for f in lambdas):
+            raise ValueError(f"Expected {n} callable lr_lambdas (one per param group, or one for all), got "
+                             f"{lr_lambda!r}")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer)
+
+    def step(self):
+        epoch = self.last_epoch + 1
+        self._commit(epoch, [base * f(epoch) for base, f in zip(self.base_lrs, self.lr_lambdas, strict=True)])
+
+    def state_dict(self):
+        return _scheduler_state(self, skip=("optimizer", "lr_lambdas"))
+
+    def load_state_dict(self, state_dict):
+        _load_scheduler_state(self, state_dict, skip=("optimizer", "lr_lambdas"))
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine from initial_lr down to η_min over T_i epochs, then restart at initial_lr; T_i ← T_i·T_mult.
+
+        lr = η_min + (initial_lr − η_min)·(1 + cos(π·T_cur / T_i)) / 2   (SGDR, Loshchilov & Hutter)
+
+    `step(epoch)` may be given a fractional epoch (per-batch stepping), as in PyTorch.
+    """
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0):  # noqa: N803 (PyTorch's argument names)
+        if isinstance(T_0, bool) or not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        self.T_0, self.T_i, self.T_mult, self.eta_min, self.T_cur = T_0, T_0, T_mult, eta_min, -1
+        super().__init__(optimizer)
+
+    def step(self, epoch=None):
+        T_cur, T_i = self.T_cur, self.T_i  # noqa: N806 (PyTorch's names)
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch, T_cur = self.last_epoch + 1, T_cur + 1
+            if T_cur >= T_i:
+                T_cur, T_i = T_cur - T_i, T_i * self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+        elif epoch >= self.T_0:
+            if self.T_mult == 1:
+                T_cur = epoch % self.T_0
+            else:
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                T_i = self.T_0 * self.T_mult ** n
+        else:
+            T_i, T_cur = self.T_0, epoch
+        lrs = [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * T_cur / T_i)) / 2
+               for base in self.base_lrs]
+        self._commit(math.floor(epoch), lrs, [(setattr, self, "T_cur", T_cur), (setattr, self, "T_i", T_i)])
+
+
+class OneCycleLR(LRScheduler):
+    """Leslie Smith's 1cycle: lr climbs from max_lr/div_factor to max_lr, then anneals far below the start.
+
+        phase 1 (pct_start of total_steps): lr initial_lr → max_lr, momentum max_momentum → base_momentum
+        phase 2 (the rest):                  lr max_lr → initial_lr/final_div_factor, momentum back up
+        (three_phase: up, back down to initial_lr, then the final anneal); each along a half cosine or a line
+
+    Step it once per *batch*, total_steps times. Momentum moves opposite to lr: SGD's `momentum`, or Adam's β₁.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
+                 final_div_factor=1e4, three_phase=False):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+            for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                    raise ValueError(f"Expected positive integer {name}, but got {value}")
+            total_steps = epochs * steps_per_epoch
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps <= 0:
+            raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
+        if not 0 <= pct_start <= 1 or isinstance(pct_start, bool):
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
+        self.total_steps, self.anneal_strategy, self.cycle_momentum = total_steps, anneal_strategy, cycle_momentum
+        pct = float(pct_start * total_steps)
+        if three_phase:
+            self._schedule_phases = [
+                {"end_step": pct - 1, "start_lr": "initial_lr", "end_lr": "max_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
+                {"end_step": 2 * pct - 2, "start_lr": "max_lr", "end_lr": "initial_lr",
+                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
+                {"end_step": total_steps - 1, "start_lr": "initial_lr", "end_lr": "min_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "max_momentum"}]
+        else:
+            self._schedule_phases = [
+                {"end_step": pct - 1, "start_lr": "initial_lr", "end_lr": "max_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
+                {"end_step": total_steps - 1, "start_lr": "max_lr", "end_lr": "min_lr",
+                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"}]
+        groups = optimizer.param_groups
+        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
+        if len(max_lrs) != len(groups):
+            raise ValueError(f"expected {len(groups)} values for max_lr, got {len(max_lrs)}")
+        if cycle_momentum and "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+            raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+        self.use_beta1 = "betas" in optimizer.defaults
+        moms = [(b, m) for b, m in zip(*(list(v) if isinstance(v, (list, tuple)) else [v] * len(groups)
+                                          for v in (base_momentum, max_momentum)), strict=True)]
+        for group, top, (base_m, max_m) in zip(groups, max_lrs, moms, strict=True):
+            group["initial_lr"] = top / div_factor
+            group["max_lr"], group["min_lr"] = top, group["initial_lr"] / final_div_factor
+            if cycle_momentum:
+                if self.use_beta1:
+                    group["betas"] = (max_m, *group["betas"][1:])
+                else:
+                    group["momentum"] = max_m
+                group["max_momentum"], group["base_momentum"] = max_m, base_m
+        super().__init__(optimizer)
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def step(self):
+        step_num = self.last_epoch + 1
+        if step_num > self.total_steps:
+            raise ValueError(f"Tried to step {step_num} times. The specified number of total steps is "
+                             f"{self.total_steps}")
+        lrs, extra = [], []
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end_step = phase["end_step"]
+                if step_num <= end_step or i == len(self._schedule_phases) - 1:
+                    pct = (step_num - start_step) / (end_step - start_step)
+                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
+                    if self.cycle_momentum:
+                        momentum = self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct)
+                        key, value = ("betas", (momentum, *group["betas"][1:])) if self.use_beta1 else \
+                            ("momentum", momentum)
+                        extra.append((group.__setitem__, key, value))
+                    break
+                start_step = phase["end_step"]
+        self._commit(step_num, lrs, extra)
+
+
+class ReduceLROnPlateau:
+    """Divide lr by 1/factor when the metric has not improved for `patience` epochs: `scheduler.step(val_loss)`.
+
+    "Improved" means below best·(1 − threshold) (mode 'min', threshold_mode 'rel'), or best − threshold ('abs');
+    'max' mode for a metric to raise (accuracy). After a cut, `cooldown` epochs pass before counting again, and
+    lr never goes below `min_lr` (a cut smaller than eps is skipped).
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0, eps=1e-8):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        if not factor < 1.0:
+            raise ValueError("Factor should be < 1.0.")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode {mode} is unknown!")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold mode {threshold_mode} is unknown!")
+        n = len(optimizer.param_groups)
+        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        if len(min_lrs) != n:
+            raise ValueError(f"expected {n} min_lrs, got {len(min_lrs)}")
+        self.optimizer, self.factor, self.min_lrs, self.patience = optimizer, factor, min_lrs, patience
+        self.cooldown, self.cooldown_counter, self.mode, self.threshold = cooldown, 0, mode, threshold
+        self.threshold_mode, self.eps, self.last_epoch = threshold_mode, eps, 0
+        self.best, self.num_bad_epochs = (math.inf if mode == "min" else -math.inf), 0
+        self.mode_worse = self.best
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def _is_better(self, a):
+        rel = self.threshold_mode == "rel"
+        if self.mode == "min":
+            return a < (self.best * (1.0 - self.threshold) if rel else self.best - self.threshold)
+        return a > (self.best * (self.threshold + 1.0) if rel else self.best + self.threshold)
+
+    def step(self, metrics):
+        current = float(metrics)
+        self.last_epoch += 1
+        if self._is_better(current):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            writes = []
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
+                old = float(group["lr"])
+                new = max(old * self.factor, min_lr)
+                if old - new > self.eps:
+                    writes.append((group.__setitem__, "lr", new))
+            commit(writes)
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        return list(self._last_lr)
+
+    def state_dict(self):
+        return _scheduler_state(self)
+
+    def load_state_dict(self, state_dict):
+        _load_scheduler_state(self, state_dict)
+
+
+class SequentialLR(LRScheduler):
+    """Run one scheduler until the first milestone, the next until the second, ...: warm-up, then decay.
+
+    For a warm-up: SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt, 95)], [5]).
+    At each milestone the next scheduler starts from its epoch 0 (from initial_lr), as in PyTorch.
+    """
+
+    def __init__(self, optimizer, schedulers, milestones):
+        schedulers, milestones = list(schedulers), list(milestones)
+        if not schedulers:
+            raise ValueError("SequentialLR expects at least one scheduler")
+        for i, s in enumerate(schedulers):
+            if not hasattr(s, "optimizer") or isinstance(s, ReduceLROnPlateau):
+                raise TypeError(f"SequentialLR does not support `ReduceLROnPlateau` or non-schedulers (at index {i})")
+            if s.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR expects all schedulers to belong to the same optimizer, but got "
+                                 f"scheduler {type(s).__name__} at index {i} with a different optimizer")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"Sequential Schedulers expects number of schedulers provided to be one more than the "
+                             f"number of milestone points, but got number of schedulers {len(schedulers)} and the "
+                             f"number of milestones to be equal to {len(milestones)}")
+        self.optimizer, self._schedulers, self._milestones, self.last_epoch = optimizer, schedulers, milestones, 0
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for s in schedulers:  # undo the step each made when it was built, then start the first one
+            s.last_epoch -= 1
+        self._restart(schedulers[0])
+        self._last_lr = schedulers[0].get_last_lr()
+
+    @staticmethod
+    def _restart(scheduler):
+        if isinstance(scheduler, CosineAnnealingWarmRestarts):
+            scheduler.step(0)
+        else:
+            scheduler.last_epoch = -1
+            scheduler.step()
+
+    def step(self):
+        self.last_epoch += 1
+        idx = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            self._restart(scheduler)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self):
+        state = _scheduler_state(self, skip=("optimizer", "_schedulers"))
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        inner = state.pop("_schedulers", None)
+        if inner is None or len(inner) != len(self._schedulers):
+            raise ValueError(f"cannot load SequentialLR state: expected {len(self._schedulers)} scheduler states")
+        _load_scheduler_state(self, state, skip=("optimizer", "_schedulers"))
+        for s, st in zip(self._schedulers, inner, strict=True):
+            s.load_state_dict(st)

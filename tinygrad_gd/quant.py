@@ -30,6 +30,7 @@ import numpy as np
 
 from . import ops
 from .nn import Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
+from .nn import functional as nn_functional
 from .value import Value, apply, no_grad
 
 
@@ -213,12 +214,8 @@ class QuantConv2d(_QuantizedLayer):
     """A Conv2d layer computing with a fake-quantized input and weight (QAT's `torch.ao.nn.qat.Conv2d`)."""
 
     def _compute(self, x, weight, bias):
-        conv = self.layer
-        cols = apply(ops.IM2COL, x, kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding)
-        n, oh, ow = cols.shape[:3]
-        out = cols.reshape(n * oh * ow, -1) @ weight.reshape(conv.out_channels, -1).T
-        out = out if bias is None else out + bias
-        return out.reshape(n, oh, ow, conv.out_channels).transpose(0, 3, 1, 2)
+        conv = self.layer  # nn.functional's conv2d: every stride, padding, dilation and groups Conv2d accepts
+        return nn_functional.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 def prepare_qat(model, bits=8, activation_bits=None, observer="moving_average"):
@@ -283,7 +280,11 @@ class _IntegerLayer:
             acc = q @ w.T
         else:
             c = self.conv
-            cols = ops.IM2COL.forward(q, kernel_size=c.kernel_size, stride=c.stride, padding=c.padding)
+            pads = nn_functional._conv_padding(c.padding, c.kernel_size, c.dilation, c.stride, 2)
+            if c.dilation != (1, 1) or c.groups != 1 or len(set(c.stride)) != 1 or len({*pads[0], *pads[1]}) != 1:
+                raise NotImplementedError("the integer Conv2d takes one stride and one padding for both axes, no "
+                                          f"dilation or groups; got {c!r}")
+            cols = ops.IM2COL.forward(q, kernel_size=c.kernel_size, stride=c.stride[0], padding=pads[0][0])
             n, oh, ow = cols.shape[:3]
             acc = (cols.reshape(n * oh * ow, -1) @ w.reshape(c.out_channels, -1).T).reshape(n, oh, ow, -1)
         if self.bias_q is not None:

@@ -10,8 +10,11 @@ Data is a NumPy array; a 0-d result is held as a NumPy scalar (np.float64 or np.
 """
 
 import contextlib
+import copy
+import itertools
 import operator
 import threading
+import types
 
 import numpy as np
 
@@ -115,20 +118,25 @@ def apply(op, *inputs, **params):
     shared Op, whose rules know the local derivatives), `params` (axis, exponent, ...) and `saved` (each
     parent's version now, so backward can detect data changed in place since).
     """
-    out = Value.__new__(Value)
-    try:
-        out.data = op.forward(*[x.data for x in inputs], **params)
+    out, x = Value.__new__(Value), inputs[0]
+    try:  # one and two inputs without building a list: this runs once per node
+        out.data = op.forward(x.data, **params) if len(inputs) == 1 else op.forward(x.data, inputs[1].data, **params) \
+            if len(inputs) == 2 else op.forward(*[v.data for v in inputs], **params)
     except ValueError as error:
-        shapes = " and ".join(str(x.shape) for x in inputs)
+        shapes = " and ".join(str(v.shape) for v in inputs)
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
-    out._grad, out.name, out.version, out.params = None, None, 0, params
-    # list comprehensions, not any()/tuple() of a generator: this runs once per node, and they are 2x faster
-    if (not _off or _mode.enabled) and True in [x.requires_grad for x in inputs]:
+    # No params, and parents unchanged, are shared objects: per node, two objects fewer to hold and for the GC to count
+    out._grad, out.name, out.version, out.params = None, None, 0, params or _NO_PARAMS
+    if (not _off or _mode.enabled) and (x.requires_grad or True in [v.requires_grad for v in inputs]):
         out.requires_grad, out.parents, out.grad_fn = True, inputs, op
-        out.saved = tuple([x.version for x in inputs])  # a tuple of ints, which the cyclic GC stops tracking
+        saved = tuple([v.version for v in inputs])
+        out.saved = _UNCHANGED.get(saved, saved)
     else:  # nothing to differentiate: no parents kept, so the inputs can be freed
         out.requires_grad, out.parents, out.grad_fn, out.saved = False, (), None, ()
     return out
+
+
+_NO_PARAMS, _UNCHANGED = types.MappingProxyType({}), {(0,): (0,), (0, 0): (0, 0)}  # read-only, so safe to share
 
 
 def _constant(x, like):
@@ -213,7 +221,9 @@ class Value:
         return self.data.item()
 
     def numpy(self):
-        """The data as a NumPy array (shared, not copied, as in PyTorch)."""
+        """The data as a NumPy array (shared, not copied, as in PyTorch, which refuses it for a weight too)."""
+        if self.requires_grad:  # a write through the shared array would bypass the version check of backward
+            raise RuntimeError("Can't call numpy() on a Value that requires grad. Use .detach().numpy() instead.")
         return np.asarray(self.data)
 
     def tolist(self):
@@ -232,9 +242,7 @@ class Value:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def size(self, dim=None):
-        """The shape, or its length along `dim`: PyTorch's method (NumPy's `.size` attribute is `numel()`)."""
-        return self.shape if dim is None else self.shape[dim]
+    size = property(lambda self: _Size(self.data), doc="PyTorch's `size()`: the shape, `size(dim)` one length.")
 
     def numel(self):
         return self.data.size
@@ -267,6 +275,25 @@ class Value:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d Value: it holds one number, not a sequence")
         return len(self.data)
+
+    def __iter__(self):  # without it, Python iterates a 0-d Value by indexing until IndexError: list() gave []
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d Value: it holds one number (use .item())")
+        return (self[i] for i in range(len(self.data)))
+
+    def __contains__(self, x):  # PyTorch's rule: `x in v` is whether any element equals x
+        return bool(np.any(self.data == _raw(x)))
+
+    def __deepcopy__(self, memo):
+        """copy.deepcopy without recursion (a 100,000-deep graph): nodes copied parents first; ops are shared."""
+        for node in backprop.topological_order(self):
+            if id(node) not in memo:
+                new = memo[id(node)] = Value.__new__(Value)
+                for slot in Value.__slots__[:-1]:  # not __weakref__
+                    x = getattr(node, slot)
+                    setattr(new, slot, tuple(memo[id(p)] for p in x) if slot == "parents" else
+                            x if slot == "grad_fn" else copy.deepcopy(x, memo))
+        return memo[id(self)]
 
     def __bool__(self):
         return bool(self.data)  # NumPy refuses for more than one element, which is the honest answer
@@ -346,10 +373,10 @@ class Value:
         return apply(ops.NEG, self)
 
     def __matmul__(self, other):
-        return apply(ops.MATMUL, self, _constant(other, self))
+        return apply(ops.MATMUL, *_matrices(self, _constant(other, self)))
 
     def __rmatmul__(self, other):
-        return apply(ops.MATMUL, _constant(other, self), self)
+        return apply(ops.MATMUL, *_matrices(_constant(other, self), self))
 
     # Comparisons (`<`, `==`, ...) are made below the class from a table; `==` is elementwise, so a Value is
     # hashed by identity (as a PyTorch tensor is; the walk keys nodes by id() anyway).
@@ -526,6 +553,19 @@ def _is_int(i):
     return isinstance(i, (int, np.integer)) and not isinstance(i, bool)
 
 
+class _Size(int):
+    """`v.size()` is the shape and `v.size(dim)` one length, as PyTorch's method; read without calling, it is still
+    NumPy's count of elements (`v.size == v.numel()`), so NumPy-style code keeps working."""
+
+    def __new__(cls, data):
+        self = super().__new__(cls, data.size)
+        self.shape = data.shape
+        return self
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+
 class MinMax(tuple):
     """`(values, indices)` from `max(dim)` / `min(dim)`, as PyTorch's `torch.return_types.max`."""
 
@@ -535,6 +575,13 @@ class MinMax(tuple):
 
 class _FILL:  # the one thing fill_ needs of an Op: a forward, for 0-d data (replaced, not written into)
     forward = staticmethod(lambda data, value: np.where(True, value, data))
+
+
+def _matrices(x, y):
+    if x.ndim == 0 or y.ndim == 0:  # NumPy's error is a TypeError about numpy.float64; PyTorch's names the rule
+        raise ValueError(f"matmul (@) needs arrays of at least 1 axis, but got shapes {x.shape} and {y.shape}; "
+                         f"multiply numbers with *")
+    return x, y
 
 
 def _raw(x):
@@ -553,7 +600,8 @@ def _format(data):
 def concatenate(values, axis=0):
     """Join Values along an existing axis (np.concatenate); each gets back its own slab of the gradient."""
     values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
-    return apply(ops.CONCATENATE, *values, axis=axis)
+    ends = tuple(itertools.accumulate(v.shape[axis] if -v.ndim <= axis < v.ndim else 0 for v in values))  # once
+    return apply(ops.CONCATENATE, *values, axis=axis, ends=ends)
 
 
 def stack(values, axis=0):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..atomic import commit, write_file
 from ..dtypes import get_default_dtype
-from ..ops import IM2COL, LINEAR
+from ..ops import LINEAR
 from ..random import generator
 from ..value import Value, apply
 from . import files
@@ -32,13 +32,6 @@ def _count(n, name):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"{name} must be a positive int, not {n!r}")
     return int(n)
-
-
-def _pair(k, name):
-    k = (k, k) if isinstance(k, (int, np.integer)) else tuple(k)
-    if len(k) != 2 or any(not isinstance(n, (int, np.integer)) or n < 1 for n in k):
-        raise ValueError(f"{name} must be a positive int or a pair of them, not {k!r}")
-    return k
 
 
 class Parameter(Value):
@@ -349,17 +342,6 @@ class Sigmoid(Module):
         return _as_value(x).sigmoid()
 
 
-class Flatten(Module):
-    """(N, ...) -> (N, everything else): from images to the vectors a Linear layer takes."""
-
-    def forward(self, x):
-        x = _as_value(x)
-        if x.ndim < 2:
-            raise ValueError(f"Flatten keeps the batch axis and flattens the rest, so it needs (N, ...) input with "
-                             f"at least 2 axes, got shape {x.shape}")
-        return x.reshape(x.shape[0], -1)
-
-
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 
 
@@ -382,79 +364,6 @@ class MLP(Sequential):
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [Linear(n_in, n_out, rng=rng), ACTIVATIONS[activation]()]
         super().__init__(*layers[:-1])
-
-
-class Conv2d(Module):
-    """2-d convolution (PyTorch's cross-correlation) on NCHW images, as one matrix product.
-
-    im2col copies every kernel-sized patch into a row: (N, C, H, W) -> (N·OH·OW, C·kh·kw). Multiplying by the
-    weights reshaped to (C·kh·kw, out_channels) computes all outputs at once; backprop flows through the
-    matmul, and through IM2COL's rule (col2im) back to the pixels. Init as PyTorch: uniform in ±1/√(C·kh·kw).
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
-        in_channels, out_channels = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        if not isinstance(stride, (int, np.integer)) or stride < 1:
-            raise ValueError(f"stride must be a positive int, not {stride!r}")
-        if not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise ValueError(f"padding must be a non-negative int, not {padding!r}")
-        self.in_channels, self.out_channels, self.stride, self.padding = in_channels, out_channels, stride, padding
-        rng = generator(rng)
-        bound = 1 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
-        self.weight = _uniform(rng, bound, (out_channels, in_channels, *self.kernel_size), "weight")
-        self.bias = _uniform(rng, bound, (out_channels,), "bias") if bias else None
-
-    def forward(self, x):
-        x = _as_value(x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"Conv2d expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
-        _fits("Conv2d", self.kernel_size, x.shape, self.padding)
-        cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
-        n, oh, ow = cols.shape[:3]
-        out = cols.reshape(n * oh * ow, -1) @ self.weight.reshape(self.out_channels, -1).T
-        if self.bias is not None:
-            out = out + self.bias
-        return out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
-
-    def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}")
-
-
-def _fits(layer, kernel_size, shape, padding):
-    size = (shape[2] + 2 * padding, shape[3] + 2 * padding)
-    if kernel_size[0] > size[0] or kernel_size[1] > size[1]:
-        raise ValueError(f"{layer}: the {kernel_size[0]}x{kernel_size[1]} kernel is larger than the "
-                         f"{size[0]}x{size[1]} image (input {shape}, padding {padding}); use a smaller kernel or "
-                         f"more padding")
-
-
-class MaxPool2d(Module):
-    """The largest value in each kernel-sized window (stride defaults to the kernel size: no overlap).
-
-    Built from the same im2col as Conv2d, then `max` over each patch; on ties the gradient is shared equally
-    (PyTorch gives it all to the first maximum).
-    """
-
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")  # per axis, as PyTorch
-
-    def forward(self, x):
-        x = _as_value(x)
-        if x.ndim != 4:
-            raise ValueError(f"MaxPool2d expects input of shape (N, C, H, W), got {x.shape}")
-        _fits("MaxPool2d", self.kernel_size, x.shape, 0)
-        (sh, sw) = self.stride
-        cols = apply(IM2COL, x, kernel_size=self.kernel_size, stride=sh if sh == sw else 1, padding=0)
-        if sh != sw:  # im2col has one stride for both axes: take every patch, then keep every sh-th row, sw-th column
-            cols = cols[:, ::sh, ::sw]
-        n, oh, ow, c = cols.shape[:4]
-        return cols.reshape(n, oh, ow, c, -1).max(axis=-1).transpose(0, 3, 1, 2)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
 def _loaded(value, x, key, where):
@@ -482,7 +391,7 @@ def save(module, path):
     """
     state = module.state_dict()
     if _is_safetensors(path):
-        data = files.safetensors_numpy().save({k: np.ascontiguousarray(v) for k, v in state.items()})
+        data = files.safetensors_numpy().save({k: np.array(v, order="C") for k, v in state.items()})  # keeps 0-d
         return write_file(path, data)
     return write_file(path, lambda file: np.savez(file, **state))
 
@@ -509,6 +418,11 @@ from . import functional  # noqa: E402, F401, I001
 from .activation import (  # noqa: E402, F401
     ELU, GELU, Hardtanh, Identity, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax, Softplus, Softsign,
 )
+from .layers import (  # noqa: E402, F401
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Flatten, LayerNorm,
+    MaxPool2d, Unflatten,
+)
+from . import init, utils  # noqa: E402, F401
 from .loss import (  # noqa: E402, F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )

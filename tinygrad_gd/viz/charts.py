@@ -43,8 +43,21 @@ def _contours(z, levels):
     return segments
 
 
-def _plot(names, path, fn, size=340, margin=36):
-    """The hiker's path as inline SVG: on the loss curve (one variable) or over loss contours (two)."""
+def _ticks(low, high, count=5):
+    """Round tick values inside [low, high] (1, 2 or 5 times a power of ten apart)."""
+    raw = (high - low) / count
+    step = 10 ** np.floor(np.log10(raw)) if raw > 0 else 1.0
+    step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
+    return [t + 0.0 for t in np.arange(np.ceil(low / step) * step, high + step / 2, step) if low <= t <= high]
+
+
+def _plot(names, path, fn, size=400, margin=52):
+    """The hiker's path as inline SVG: on the loss curve (one variable) or over loss contours (two).
+
+    Each point is a `marker` and each move a `segment` carrying its step (`data-step`), so the page shows the
+    path up to the current step and a click on a point jumps there. Axes carry numbered ticks; the curve's
+    lowest point (one variable) or the lowest point seen (two) is marked.
+    """
     xs = _span([p[0] for p, _ in path])
     if len(names) == 1:
         grid = np.linspace(*xs, 200)
@@ -63,6 +76,8 @@ def _plot(names, path, fn, size=340, margin=36):
         shapes = [f'<polyline fill="none" stroke="#1f77b4" points="{inside}"/>']
         points = [(sx(p[0]), sy(loss)) for p, loss in path]
         labels = (names[0], "loss")
+        best = int(np.nanargmin(np.where(np.isfinite(curve), curve, np.nan))) if np.isfinite(curve).any() else None
+        lowest = (grid[best], curve[best], f"minimum ≈ {names[0]} = {grid[best]:.3g}") if best is not None else None
     else:
         gx, gy = np.meshgrid(np.linspace(*xs, 48), np.linspace(*ys, 48))
         z = np.nan_to_num(_losses(fn, names, [gx, gy]), nan=np.inf, posinf=np.finfo(float).max / 4)
@@ -73,16 +88,28 @@ def _plot(names, path, fn, size=340, margin=36):
         shapes = [f'<path fill="none" stroke="#9ecae1" d="{lines}"/>']
         points = [(sx(p[0]), sy(p[1])) for p, _ in path]
         labels = (names[0], names[1])
+        i, j = np.unravel_index(np.argmin(z), z.shape)  # the grid's lowest point: near the minimum
+        lowest = (gx[i, j], gy[i, j], f"minimum ≈ ({gx[i, j]:.2g}, {gy[i, j]:.2g})")
     clip = lambda v: min(max(v, -size), 2 * size)  # a diverging hiker leaves the picture without breaking the SVG
     points = [(clip(x), clip(y)) for x, y in points]
-    shapes.append(f'<polyline fill="none" stroke="#555" stroke-dasharray="3 2" '
-                  f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"/>')
-    shapes += [f'<circle class="marker" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#bbb"/>' for x, y in points]
-    axes = (f'<rect x="{margin}" y="{margin}" width="{size - 2 * margin}" height="{size - 2 * margin}" fill="none" '
-            f'stroke="#333"/><text x="{size / 2}" y="{size - 8}" text-anchor="middle">{html.escape(labels[0])} '
-            f'({xs[0]:.3g} … {xs[1]:.3g})</text><text x="12" y="{size / 2}" text-anchor="middle" '
-            f'transform="rotate(-90 12 {size / 2})">{html.escape(labels[1])} ({ys[0]:.3g} … {ys[1]:.3g})</text>')
+    if lowest is not None:
+        x, y = clip(sx(lowest[0])), clip(sy(lowest[1]))
+        shapes.append(f'<path d="M{x - 6:.1f},{y:.1f}L{x + 6:.1f},{y:.1f}M{x:.1f},{y - 6:.1f}L{x:.1f},{y + 6:.1f}" '
+                      f'stroke="#2ca02c" stroke-width="2.5"/><text x="{x:.1f}" y="{y - 10:.1f}" '
+                      f'text-anchor="middle" fill="#2ca02c">{html.escape(lowest[2])}</text>')
+    shapes += [f'<line class="segment" data-step="{k + 1}" x1="{a[0]:.1f}" y1="{a[1]:.1f}" x2="{b[0]:.1f}" '
+               f'y2="{b[1]:.1f}" stroke="#555" stroke-dasharray="3 2"/>'
+               for k, (a, b) in enumerate(zip(points, points[1:], strict=False))]
+    shapes += [f'<circle class="marker" data-step="{k}" cx="{x:.1f}" cy="{y:.1f}" r="6"><title>step {k}</title>'
+               f'</circle>' for k, (x, y) in enumerate(points)]
+    right, bottom = size - margin, size - margin
+    ticks = [f'<line x1="{sx(t):.1f}" y1="{bottom}" x2="{sx(t):.1f}" y2="{bottom + 5}" stroke="#333"/>'
+             f'<text x="{sx(t):.1f}" y="{bottom + 18}" text-anchor="middle">{t:.3g}</text>' for t in _ticks(*xs)]
+    ticks += [f'<line x1="{margin - 5}" y1="{sy(t):.1f}" x2="{margin}" y2="{sy(t):.1f}" stroke="#333"/>'
+              f'<text x="{margin - 8}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:.3g}</text>' for t in _ticks(*ys)]
+    axes = (f'<rect x="{margin}" y="{margin}" width="{right - margin}" height="{bottom - margin}" fill="none" '
+            f'stroke="#333"/>{"".join(ticks)}<text x="{size / 2}" y="{size - 8}" text-anchor="middle">'
+            f'{html.escape(labels[0])}</text><text x="14" y="{size / 2}" text-anchor="middle" '
+            f'transform="rotate(-90 14 {size / 2})">{html.escape(labels[1])}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" font-family="sans-serif" '
-            f'font-size="11" overflow="hidden">{axes}{"".join(shapes)}</svg>')
-
-
+            f'font-size="13" overflow="hidden">{axes}{"".join(shapes)}</svg>')

@@ -11,7 +11,7 @@ from ..backprop import topological_order
 
 MAX_NODES = 100  # beyond this a picture stops being readable: draw the nodes nearest the root and say so
 _FILL = {"parameter": "#d8f0d8", "constant": "#eeeeee", "value": "#ffffff"}
-_HOT, _FLOW = "#ffd6cc", "#d62728"
+_HOT, _FLOW, _PENDING = "#ffd6cc", "#d62728", "#e6850e"
 # The in-process Graphviz has no HTML-like labels (it lacks expat: they silently show the node id), so labels are
 # records. Every character that means something to DOT or to records becomes an entity; a backslash is doubled
 # (and never ends a field), so no name can end the string, add attributes or split a record.
@@ -24,9 +24,14 @@ def _text(s):
     return "".join(_ENTITIES.get(c, c if c.isprintable() or c == " " else "\ufffd") for c in str(s))
 
 
+def _array(x):
+    """The numbers of an array or of a Value (a gradient is a Value since issue 10): never an ndarray's buffer."""
+    return x if isinstance(x, np.ndarray | np.generic | float | int) else np.asarray(x.data)
+
+
 def _numbers(x, entries=4):
     """A scalar as one number; an array as its first few entries (its shape and dtype go on their own line)."""
-    a = np.asarray(x)
+    a = np.asarray(_array(x))
     if a.ndim == 0:
         return f"{a.item():.5g}"
     shown = ", ".join(f"{v:.4g}" for v in a.ravel()[:entries].tolist())
@@ -57,62 +62,156 @@ def _kind(node):
     return "parameter" if node.requires_grad else "constant"
 
 
-def _build(root, order, grads, *, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NODES,
-           hot=None, comment=None):
-    """The Digraph of `order` (parents first) with the gradients in `grads` (id -> array); `hot` is highlighted."""
+SHARED_USES = 3  # a Value used more often is drawn again beside each further use: Graphviz lays fans out slowly
+
+
+def edge_id(name, i):
+    """The SVG id of the edge from input `i` of node `name` into its op (`n7.0`); `n7.out` is the op's result."""
+    return f"{name}.{i}"
+
+
+def _check(rankdir, max_nodes):
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be one of LR, RL, TB, BT, not {rankdir!r}")
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, not {max_nodes}")
+
+
+def _fields(node, show_data, qualname):
+    """A value node's record fields: its (qualified) name, data, shape and dtype (the grad field is added later)."""
+    fields = []
+    if qualname is not None or node.name is not None:
+        fields.append(_text(qualname if qualname is not None else node.name))
+    if show_data:
+        fields.append(f"data {_numbers(node.data)}")
+        if np.ndim(node.data) > 1 or np.size(node.data) > 4 or (node.shape and node.dtype != np.float64):
+            fields.append(f"{node.shape} {node.dtype}")  # [5] needs no "(1,) float64" beside it
+    return fields
+
+
+def _build(root, order, grad_text, *, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NODES,
+           hot=None, pending=(), flow=(), labels=None, layout=False, qualnames=None, clusters=(), texts=None):
+    """The Digraph of `order` (parents first): each drawn Value's grad field is `grad_text[id]` ("grad ?" when
+    missing); `hot` is highlighted, ids in `pending` are drawn as partly known, edges (by `edge_id`) in `flow`
+    carry the gradient backward (red, arrow toward the input) and `labels` maps edge ids to their text.
+    With `layout`, every edge gets both arrowheads and the page's script decides which shows (one layout for all
+    frames). `qualnames` maps ids to module-qualified names; `clusters` is a list of (label, ids) boxes;
+    `texts` maps ids to the fields after the name (data, shape, grad) to draw instead of the node's own.
+    """
+    _check(rankdir, max_nodes)
     names = {id(node): f"n{i}" for i, node in enumerate(order)}
     drawn = _nearest(root, order, max_nodes)
     shown, cut = {id(node) for node in drawn}, set()  # cut: ops already given their one edge from "skipped"
-    flow = {id(hot)} if hot is not None else set()  # hot's gradient arrived from the nodes that consumed it
-    dot = graphviz.Digraph("computation", comment=comment, graph_attr={"rankdir": rankdir},
-                           node_attr={"fontname": "Helvetica", "fontsize": "11"})
+    labels, qualnames, uses = labels or {}, qualnames or {}, {}
+    dot = graphviz.Digraph("computation", graph_attr={"rankdir": rankdir},
+                           node_attr={"fontname": "Helvetica", "fontsize": "11"},
+                           edge_attr={"fontsize": "10", "fontname": "Helvetica"})
     if len(order) > len(drawn):
         dot.node("skipped", f"{len(order) - len(drawn)} earlier nodes not drawn (max_nodes={max_nodes})",
                  shape="note", style="dashed")
+    boxes = [(k, label, {i for i in ids if i in shown}) for k, (label, ids) in enumerate(clusters)]
+    home = {i: k for k, _, ids in boxes for i in ids}
+    subgraphs = {k: graphviz.Digraph(f"cluster_{k}", graph_attr={"label": _text(label), "style": "rounded,dashed",
+                                                                   "color": "#888888", "fontname": "Helvetica"})
+                 for k, label, ids in boxes if ids}
     for node in drawn:
-        name, kind, fields = names[id(node)], _kind(node), []
-        if node.name is not None:
-            fields.append(_text(node.name))
-        if show_data:
-            fields.append(f"data {_numbers(node.data)}")
-            if np.ndim(node.data) > 1 or np.size(node.data) > 4 or (node.shape and node.dtype != np.float64):
-                fields.append(f"{node.shape} {node.dtype}")  # [5] needs no "(1,) float64" beside it
-        if show_grad and node.requires_grad:
-            fields.append(f"grad {_numbers(grads[id(node)])}" if id(node) in grads else "grad ?")
-        style = {"style": "filled" if kind != "constant" else "filled,dashed", "fillcolor": _FILL[kind]}
+        name, kind = names[id(node)], _kind(node)
+        fields = _fields(node, show_data, qualnames.get(id(node)))
+        if texts and id(node) in texts:
+            fields = fields[:int(qualnames.get(id(node)) is not None or node.name is not None)] + texts[id(node)]
+        elif show_grad and node.requires_grad:
+            fields.append(grad_text.get(id(node), "grad ?"))
+        style = {"style": "filled" if kind != "constant" else "filled,dashed", "fillcolor": _FILL[kind], "id": name}
         if kind == "parameter":
             style["penwidth"] = "2"
+        if id(node) in pending:
+            style.update(color=_PENDING, penwidth="2", style="filled,dashed")
         if node is hot:
             style.update(fillcolor=_HOT, color=_FLOW, penwidth="3", **{"class": "highlight"})
         # a record's fields run across the rank direction unless braced: scalars in one row (micrograd's look),
         # a tensor's long fields stacked, so an MLP's boxes are one field wide rather than three
         text, row = " | ".join(fields or [kind]), (np.size(node.data) > 1) == (rankdir in ("TB", "BT"))
-        dot.node(name, "{ " + text + " }" if row else text, shape="record", **style)
+        where = subgraphs.get(home.get(id(node)), dot)
+        where.node(name, "{ " + text + " }" if row else text, shape="record", **style)
         if node.grad_fn is None:
             continue
-        op, carried = f"{name}_op", any(id(p) in flow for p in node.parents)
-        hot_edge = {"color": _FLOW, "penwidth": "2.5"}
-        dot.node(op, _text(node.op), shape="ellipse", style="filled", fillcolor="#dde8f8", fontsize="10",
-                 margin="0.02", height="0.3")
-        dot.edge(op, name, **(hot_edge if carried else {}))
-        for parent in node.parents:
-            if id(parent) in shown:
-                dot.edge(names[id(parent)], op, **(hot_edge if id(parent) in flow else {}))
-            elif op not in cut:  # one dashed edge says "more comes from before", however many inputs are cut
-                cut.add(op)
-                dot.edge("skipped", op, style="dashed")
+        op = f"{name}_op"
+        where.node(op, _text(node.op), shape="ellipse", style="filled", fillcolor="#dde8f8", fontsize="10",
+                   margin="0.02", height="0.3", id=op)
+        dot.edge(op, name, id=edge_id(name, "out"), **_arrow(edge_id(name, "out") in flow, layout))
+        for i, parent in enumerate(node.parents):
+            if id(parent) not in shown:
+                if op not in cut:  # one dashed edge says "more comes from before", however many inputs are cut
+                    cut.add(op)
+                    dot.edge("skipped", op, style="dashed")
+                continue
+            source, uses[id(parent)] = names[id(parent)], uses.get(id(parent), 0) + 1
+            if uses[id(parent)] > SHARED_USES:  # drawn again here: one long edge per use would tangle the layout
+                source = f"{source}@{edge_id(name, i)}"
+                first = _fields(parent, False, qualnames.get(id(parent))) or [_numbers(parent.data)]
+                where.node(source, first[0], shape="box", style="dashed,rounded", fontsize="9", height="0.2",
+                           margin="0.03", id=source)
+            extra = {"label": _text(labels[edge_id(name, i)])} if edge_id(name, i) in labels else {}
+            dot.edge(source, op, id=edge_id(name, i), **extra, **_arrow(edge_id(name, i) in flow, layout))
+    for sub in subgraphs.values():
+        dot.subgraph(sub)
     return dot
 
 
-def to_dot(root, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NODES):
+def _arrow(hot, layout):
+    """A gradient-flow edge is red and points back toward the input; a page's shared layout draws both heads."""
+    style = {"color": _FLOW, "penwidth": "2.5", "fontcolor": _FLOW} if hot else {}
+    if layout:
+        return {"dir": "both", "arrowtail": "normal"}
+    return {**style, "dir": "back"} if hot else style
+
+
+def parameter_names(model):
+    """Qualified names (`layers.0.weight`, as `named_parameters()`) and one cluster per Module with weights."""
+    qualnames = {id(p): name for name, p in model.named_parameters()}
+    modules = getattr(model, "named_modules", None)
+    found = modules() if modules else [("", model)]
+    clusters = []
+    for prefix, module in found:
+        own = [p for name, p in module.named_parameters() if "." not in name]  # its own weights, not a child's
+        if own:
+            clusters.append((f"{prefix or 'model'} ({type(module).__name__})", own))
+    return qualnames, clusters
+
+
+def _clusters(order, found):
+    """Each Module's box: its weights and every node made from them on the way to where they all join."""
+    position = {id(node): k for k, node in enumerate(order)}
+    boxes = []
+    for label, weights in found:
+        ids = {id(w) for w in weights if id(w) in position}
+        if not ids:
+            continue
+        below = {}  # node id -> the module's weights it depends on
+        for node in order:
+            mine = {i for p in node.parents for i in below.get(id(p), ())} | ({id(node)} & ids)
+            if mine:
+                below[id(node)] = mine
+        join = next((node for node in order if below.get(id(node)) == ids), None)
+        if join is None:
+            continue
+        inside, stack = {id(join)}, [join]
+        while stack:  # the ancestors of the join that depend on the module's weights
+            for p in stack.pop().parents:
+                if id(p) in below and id(p) not in inside:
+                    inside.add(id(p))
+                    stack.append(p)
+        boxes.append((label, inside))
+    return boxes
+
+
+def to_dot(root, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NODES, model=None):
     """The computation graph that made `root`, as a graphviz.Digraph: a record per Value, an ellipse per op.
 
     Green boxes are parameters (leaves that require grad), grey dashed ones constants, white ones computed.
-    Gradients are the real `.grad` ("grad ?" until backward has run).
+    Gradients are the real `.grad` ("grad ?" until backward has run). With `model` (an nn.Module), its weights
+    carry their qualified names (`layers.0.weight`) and each layer with weights is a labelled box. A Value used
+    more than SHARED_USES times is drawn again beside each further use, so fans stay fast to lay out.
 
     >>> from tinygrad_gd import Value
     >>> w = Value(5.0, requires_grad=True, name="w")
@@ -121,8 +220,9 @@ def to_dot(root, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NOD
     >>> print(to_dot(loss).source.count("grad 6"), "grad 6 records (w and w - 2)")
     2 grad 6 records (w and w - 2)
     """
+    _check(rankdir, max_nodes)
     order = topological_order(root)
-    grads = {id(node): node.grad for node in order if node.grad is not None}
+    grads = {id(node): f"grad {_numbers(node.grad)}" for node in order if node.grad is not None}
+    qualnames, found = parameter_names(model) if model is not None else ({}, [])
     return _build(root, order, grads, show_data=show_data, show_grad=show_grad, rankdir=rankdir,
-                  max_nodes=max_nodes)
-
+                  max_nodes=max_nodes, qualnames=qualnames, clusters=_clusters(order, found))
