@@ -14,7 +14,6 @@ import copy
 import itertools
 import operator
 import threading
-import types
 
 import numpy as np
 
@@ -136,7 +135,7 @@ def apply(op, *inputs, **params):
     return out
 
 
-_NO_PARAMS, _UNCHANGED = types.MappingProxyType({}), {(0,): (0,), (0, 0): (0, 0)}  # read-only, so safe to share
+_NO_PARAMS, _UNCHANGED = {}, {(0,): (0,), (0, 0): (0, 0)}  # shared: never written (rules get **params copies)
 
 
 def _constant(x, like):
