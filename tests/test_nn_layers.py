@@ -24,7 +24,7 @@ def _same_forward_and_backward(torch, ours, theirs, x, atol=1e-12):
     xv, xt = Value(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     out, out_t = ours(xv), theirs(xt)
     np.testing.assert_allclose(out.data, out_t.detach().numpy(), rtol=1e-10, atol=atol)
-    weights = np.cos(np.arange(out.numel())).reshape(out.shape)
+    weights = np.cos(np.arange(out.data.size)).reshape(out.shape)
     (out * Value(weights)).sum().backward()
     (out_t * torch.as_tensor(weights)).sum().backward()
     np.testing.assert_allclose(xv.grad, xt.grad.numpy(), rtol=1e-10, atol=atol)
@@ -173,7 +173,7 @@ def test_embedding_matches_pytorch(padding_idx):
     indices = np.array([[0, 2, 2], [4, 1, 2]])
     out, out_t = ours(indices), theirs(torch.from_numpy(indices))
     np.testing.assert_allclose(out.data, out_t.detach().numpy())
-    weights = np.cos(np.arange(out.numel())).reshape(out.shape)
+    weights = np.cos(np.arange(out.data.size)).reshape(out.shape)
     (out * Value(weights)).sum().backward()
     (out_t * torch.as_tensor(weights)).sum().backward()
     np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), atol=1e-12)  # repeats add up

@@ -207,3 +207,37 @@ def test_a_truncated_safetensors_file_is_refused(tmp_path):
             nn.load(model, tmp_path / "cut.safetensors")
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_apply_add_module_register_parameter_get_submodule_and_moduledict_as_pytorch():
+    model = Block()
+    visited = []
+    model.apply(lambda m: visited.append(type(m).__name__))
+    assert visited == ["Linear", "ReLU", "Linear", "Sequential", "Linear", "Linear", "Linear", "ModuleList", "Block"]
+    model.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
+    assert all(np.all(p.data == 0) for name, p in model.named_parameters() if name.endswith("bias"))
+    assert model.get_submodule("body.2") is model.body[2]
+    with pytest.raises(AttributeError, match="no submodule 'body.7'"):
+        model.get_submodule("body.7")
+    model.add_module("tail", nn.Linear(1, 1, rng=0))
+    model.register_parameter("scale", nn.Parameter(np.ones(1)))
+    with pytest.raises(TypeError, match="nn.Parameter"):
+        model.register_parameter("bad", np.ones(1))
+    assert list(model.state_dict())[:1] == ["scale"] and "tail.weight" in model.state_dict()
+    heads = nn.ModuleDict({"digit": nn.Linear(4, 10, rng=0), "parity": nn.Linear(4, 2, rng=1)})
+    assert [n for n, _ in heads.named_parameters()] == ["digit.weight", "digit.bias", "parity.weight", "parity.bias"]
+    assert list(heads) == ["digit", "parity"] and "digit" in heads and len(heads) == 2
+    torch = pytest.importorskip("torch")
+    twin = torch.nn.ModuleDict({"digit": torch.nn.Linear(4, 10), "parity": torch.nn.Linear(4, 2)})
+    assert list(twin.state_dict()) == list(heads.state_dict())
+    tvisited = []
+
+    class TorchBlock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+            self.head = torch.nn.Linear(2, 1)
+            self.extra = torch.nn.ModuleList([torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)])
+
+    TorchBlock().apply(lambda m: tvisited.append(type(m).__name__))
+    assert [v.replace("TorchBlock", "Block") for v in tvisited] == visited

@@ -399,7 +399,8 @@ def test_make_optimizer_by_the_names_learners_type():
     built = {name: make_optimizer(name, [w], lr=0.1) for name in BY_NAME}
     assert {name: type(opt).__name__ for name, opt in built.items()} == {
         "sgd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adam": "Adam", "adamw": "AdamW",
-        "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+        "rmsprop": "RMSprop", "adagrad": "Adagrad", "nadam": "NAdam", "radam": "RAdam", "adamax": "Adamax",
+        "adadelta": "Adadelta"}
     assert built["momentum"].param_groups[0]["momentum"] == 0.9 and built["nesterov"].param_groups[0]["nesterov"]
     assert built["sgd"].param_groups[0]["momentum"] == 0 and built["adam"].param_groups[0]["lr"] == 0.1
     assert make_optimizer("rmsprop", [w], 0.1, momentum=0.5).param_groups[0]["momentum"] == 0.5

@@ -356,7 +356,7 @@ def test_descent_page_names_formula_optimizer_and_the_arithmetic(tmp_path):
 def test_descent_loss_axis_starts_at_the_curves_bottom(tmp_path):
     page = viz.descent_html(lambda w: (w - 2) ** 2, 5.0, lambda ps: Hiker(ps, lr=1.1), 20, tmp_path / "d.html")
     chart = re.search(r'<svg xmlns="http://www.w3.org/2000/svg" width="400".*?</svg>', page.read_text()).group()
-    ticks = [float(t) for t in re.findall(r'text-anchor="end">([-\d.e+]+)</text>', chart)]
+    ticks = [float(t.replace(",", "")) for t in re.findall(r'text-anchor="end">([-\d.,e+]+)</text>', chart)]
     assert ticks[0] == 0 and ticks[-1] >= 10000  # the worst loss shows, and the axis starts at the bottom
     assert "minimum ≈ w = 2" in chart  # the curve's lowest point is marked
 
@@ -423,3 +423,24 @@ def test_a_model_graph_has_qualified_names_and_a_box_per_layer():
     box = source.split("subgraph cluster_0")[1].split("}")[0]
     assert "linear" in box and box.count("[label=") == 4  # weight, bias, the linear op and its output
     assert viz.to_svg(viz.to_dot(loss, model=model)).count('class="cluster"') == 3
+
+
+def test_a_shared_input_is_drawn_again_beyond_three_uses_and_pages_are_capped(tmp_path):
+    w = Value(1.01, requires_grad=True, name="w")
+    y = w
+    for _ in range(99):
+        y = y * w  # w*w*…*w, 100 factors: Graphviz lays out 100 edges into one node super-linearly
+    source = viz.to_dot(y).source
+    fan = re.findall(r"^\t(\S+) -> ", source, re.M)
+    assert max(fan.count(name) for name in set(fan)) <= viz.dot.SHARED_USES  # no node feeds more than 3 edges
+    assert len(re.findall(r'^\t"n0@\S+" \[label=w ', source, re.M)) >= 90  # w again beside each use, by name
+    x = Value(0.0, requires_grad=True, name="x")
+    for _ in range(300):
+        x = x + w
+    page = viz.backprop_html(x, tmp_path / "chain.html", max_nodes=40).read_text()
+    frames = re.findall(r'\{"c":"(.*?)"', page)
+    assert len(frames) <= 41 and "(262 steps of the walk outside the picture before this one)" in frames[-1]
+    assert "grad 1 + 1 + … (300 paths) = 300" in page  # w's whole sum, from the walk's 300 shares
+    capped = viz.backprop_html(x, tmp_path / "capped.html", max_frames=10).read_text()
+    frames = re.findall(r'\{"c":"(.*?)"', capped)
+    assert len(frames) == 11 and frames[-1].startswith("the last 293 steps of the walk")

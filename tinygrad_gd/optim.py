@@ -579,6 +579,7 @@ class Adadelta(Optimizer):
 BY_NAME = {
     "sgd": (SGD, {}), "momentum": (SGD, {"momentum": 0.9}), "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
     "adam": (Adam, {}), "adamw": (AdamW, {}), "rmsprop": (RMSprop, {}), "adagrad": (Adagrad, {}),
+    "nadam": (NAdam, {}), "radam": (RAdam, {}), "adamax": (Adamax, {}), "adadelta": (Adadelta, {}),
 }
 
 
@@ -1022,3 +1023,31 @@ class SequentialLR(LRScheduler):
         _load_scheduler_state(self, state, skip=("optimizer", "_schedulers"))
         for s, st in zip(self._schedulers, inner, strict=True):
             s.load_state_dict(st)
+
+
+class ConstantLR(LRScheduler):
+    """lr = initial_lr · factor for the first total_iters epochs, then initial_lr (a constant warm-up)."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5):
+        if not 0 <= factor <= 1:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+        if int(total_iters) != total_iters or total_iters < 0:
+            raise ValueError(f"Invalid total_iters: {total_iters} (a whole number of epochs, 0 or more)")
+        self.factor, self.total_iters = factor, int(total_iters)
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * (self.factor if epoch < self.total_iters else 1.0)
+
+
+class PolynomialLR(LRScheduler):
+    """lr = initial_lr · (1 − min(epoch, total_iters) / total_iters)^power: down to 0 in total_iters epochs."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0):
+        if int(total_iters) != total_iters or total_iters < 1:
+            raise ValueError(f"Invalid total_iters: {total_iters} (a whole number of epochs, at least 1)")
+        self.total_iters, self.power = int(total_iters), power
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * (1.0 - min(self.total_iters, epoch) / self.total_iters) ** self.power

@@ -89,6 +89,47 @@ class Module:
                 if isinstance(x, (Module, Parameter)) or (isinstance(x, Value) and x.requires_grad):
                     yield full, x
 
+    def add_module(self, name, module):
+        """Add a child module under `name` (PyTorch's `add_module`/`register_module`): same as assigning it."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise KeyError(f"module name must be a Python identifier, not {name!r}")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module takes a Module, not {type(module).__name__}")
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def register_parameter(self, name, param):
+        """Add a weight under `name` (a Parameter, or None for an absent one such as a missing bias)."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise KeyError(f"parameter name must be a Python identifier, not {name!r}")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter takes an nn.Parameter (or None), not {type(param).__name__}")
+        setattr(self, name, param)
+
+    def get_submodule(self, target):
+        """The module at a dotted name from named_modules(), e.g. `model.get_submodule("body.0")`."""
+        modules = dict(self.named_modules())
+        if target not in modules:
+            raise AttributeError(f"{type(self).__name__} has no submodule {target!r}")
+        return modules[target]
+
+    def apply(self, fn):
+        """Call fn(module) on every module inside, children first, then on this one; returns self.
+
+        The idiom for custom initialisation: `model.apply(init_weights)` with a function that looks at the type.
+        """
+        order, stack, seen = [], [self], set()
+        while stack:  # children pushed in order, so reversing the visit gives PyTorch's post-order
+            module = stack.pop()
+            if id(module) not in seen:
+                seen.add(id(module))
+                order.append(module)
+                stack.extend(module.children())
+        for module in reversed(order):
+            fn(module)
+        return self
+
     def named_modules(self, prefix=""):
         """Yield (dotted name, module) for this module ('' : itself) and every module inside, each once."""
         seen, stack = set(), [(prefix, self)]
@@ -325,6 +366,51 @@ class ModuleList(Sequential):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward: iterate over it in your own Module's forward")
+
+
+class ModuleDict(Module):
+    """Layers by name, `self.heads = nn.ModuleDict({"digit": nn.Linear(8, 10)})`: weights `heads.digit.weight`."""
+
+    def __init__(self, modules=None):
+        self._dict = {}
+        for key, module in dict(modules or {}).items():
+            self[key] = module
+
+    def _items(self):
+        return list(self._dict.items()) + [(k, v) for k, v in vars(self).items() if k != "_dict"]
+
+    def __getitem__(self, key):
+        return self._dict[key]
+
+    def __setitem__(self, key, module):
+        if not isinstance(key, str) or not isinstance(module, Module):
+            raise TypeError(f"ModuleDict maps names (str) to Modules, not {type(key).__name__} to "
+                            f"{type(module).__name__}")
+        self._dict[key] = module
+
+    def __delitem__(self, key):
+        del self._dict[key]
+
+    def __len__(self):
+        return len(self._dict)
+
+    def __iter__(self):
+        return iter(self._dict)
+
+    def __contains__(self, key):
+        return key in self._dict
+
+    def keys(self):
+        return self._dict.keys()
+
+    def values(self):
+        return self._dict.values()
+
+    def items(self):
+        return self._dict.items()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict has no forward: pick its layers by name in your own Module's forward")
 
 
 class ReLU(Module):

@@ -73,9 +73,12 @@ def vector_to_parameters(vec, parameters):
     """Write a flat vector back into the weights, in order (the inverse of parameters_to_vector)."""
     vec, start = np.asarray(getattr(vec, "data", vec)), 0
     params = list(parameters)
-    if vec.size != sum(p.numel() for p in params):
-        raise ValueError(f"vector of {vec.size} numbers does not fit parameters of {sum(p.numel() for p in params)}")
+    total = sum(p.data.size for p in params)
+    if vec.size != total:
+        raise ValueError(f"vector of {vec.size} numbers does not fit parameters of {total}")
     for p in params:
-        p.data = vec[start:start + p.numel()].reshape(p.shape).astype(p.dtype)
+        n = p.data.size
+        data = vec[start:start + n].reshape(p.shape).astype(p.dtype)
+        p.data = data[()] if data.ndim == 0 else data
         p.version += 1
-        start += p.size
+        start += n

@@ -51,7 +51,11 @@ def _ticks(low, high, count=5):
     return [t + 0.0 for t in np.arange(np.ceil(low / step) * step, high + step / 2, step) if low <= t <= high]
 
 
-def _plot(names, path, fn, size=400, margin=52):
+def _tick(t):
+    return f"{t:,.0f}" if abs(t) >= 1000 else f"{t:.3g}"
+
+
+def _plot(names, path, fn, size=400, margin=56):
     """The hiker's path as inline SVG: on the loss curve (one variable) or over loss contours (two).
 
     Each point is a `marker` and each move a `segment` carrying its step (`data-step`), so the page shows the
@@ -104,12 +108,12 @@ def _plot(names, path, fn, size=400, margin=52):
                f'</circle>' for k, (x, y) in enumerate(points)]
     right, bottom = size - margin, size - margin
     ticks = [f'<line x1="{sx(t):.1f}" y1="{bottom}" x2="{sx(t):.1f}" y2="{bottom + 5}" stroke="#333"/>'
-             f'<text x="{sx(t):.1f}" y="{bottom + 18}" text-anchor="middle">{t:.3g}</text>' for t in _ticks(*xs)]
+             f'<text x="{sx(t):.1f}" y="{bottom + 18}" text-anchor="middle">{_tick(t)}</text>' for t in _ticks(*xs)]
     ticks += [f'<line x1="{margin - 5}" y1="{sy(t):.1f}" x2="{margin}" y2="{sy(t):.1f}" stroke="#333"/>'
-              f'<text x="{margin - 8}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:.3g}</text>' for t in _ticks(*ys)]
+              f'<text x="{margin - 8}" y="{sy(t) + 4:.1f}" text-anchor="end">{_tick(t)}</text>' for t in _ticks(*ys)]
     axes = (f'<rect x="{margin}" y="{margin}" width="{right - margin}" height="{bottom - margin}" fill="none" '
             f'stroke="#333"/>{"".join(ticks)}<text x="{size / 2}" y="{size - 8}" text-anchor="middle">'
-            f'{html.escape(labels[0])}</text><text x="14" y="{size / 2}" text-anchor="middle" '
-            f'transform="rotate(-90 14 {size / 2})">{html.escape(labels[1])}</text>')
+            f'{html.escape(labels[0])}</text><text x="10" y="{size / 2}" text-anchor="middle" '
+            f'transform="rotate(-90 10 {size / 2})">{html.escape(labels[1])}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" font-family="sans-serif" '
             f'font-size="13" overflow="hidden">{axes}{"".join(shapes)}</svg>')

@@ -16,7 +16,11 @@ from .dot import MAX_NODES, _build, _check, _kind, _nearest, _numbers, edge_id
 _ELEMENTWISE = {"+", "-", "*", "/", "**", "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "clip",
                 "where"}
 # what the contribution is, for ops whose local derivative is not one number per entry (G: the upstream gradient)
-_RULES = {"matmul": ("G·yᵀ", "xᵀ·G"), "linear": ("G·W", "Gᵀ·x", "Σ G"), "sum": ("G copied to every entry",),
+_RULES = {"+": ("G", "G"), "-": ("G", "−G"), "*": ("G⊙y", "G⊙x"), "/": ("G/y", "−G⊙x/y²"), "neg": ("−G",),
+          "**": ("G⊙y·x^(y−1)", "G⊙ln(x)·out"), "**2": ("G⊙2x",), "exp": ("G⊙out",), "log": ("G/x",),
+          "sqrt": ("G/(2·out)",), "abs": ("G⊙sign(x)",), "tanh": ("G⊙(1 − out²)",), "relu": ("G⊙[x > 0]",),
+          "sigmoid": ("G⊙out⊙(1 − out)",), "clip": ("G inside the bounds",), "where": ("G where true", "G where false"),
+          "matmul": ("G·yᵀ", "xᵀ·G"), "linear": ("G·W", "Gᵀ·x", "Σ G"), "sum": ("G copied to every entry",),
           "mean": ("G / n to every entry",), "max": ("G to the largest entries",), "min": ("G to the smallest",),
           "softmax": ("s ⊙ (G − Σ G⊙s)",), "log_softmax": ("G − softmax · Σ G",),
           "cross_entropy": ("(softmax − one-hot) · G",), "reshape": ("G reshaped back",),
@@ -45,43 +49,52 @@ def _full(x):
 
 
 class _Names:
-    """Short expressions for nodes (`w·w`, `tanh(x·w + b)`), falling back to the DOT name when too long."""
+    """Short expressions for nodes (`w·w`, `tanh(x·w + b)`, `tanh(…)`): what a caption calls a node. The DOT
+    names (n3) are never shown, so a long expression is cut with … rather than replaced by one."""
 
-    def __init__(self, names):
-        self.names, self.cache = names, {}
+    def __init__(self, qualnames=None):
+        self.qualnames, self.cache = qualnames or {}, {}
 
-    def __call__(self, node, limit=24, depth=0):
-        if depth > 4:  # deeper than any expression that fits the limit: no recursion down a long chain
-            return str(node.name) if node.name else "…"
+    def __call__(self, node, limit=24):
         if id(node) not in self.cache:
-            text = self._make(node, depth)
-            self.cache[id(node)] = text if len(text) <= limit and "\n" not in text else self.names[id(node)]
+            for depth in (4, 3, 2, 1, 0):  # the deepest expression that fits
+                text = self._make(node, depth)
+                if len(text) <= limit or depth == 0:
+                    break
+            self.cache[id(node)] = text
         return self.cache[id(node)]
 
     def _operand(self, node, parent, right, depth):
-        text = self(parent, depth=depth + 1)
+        text = self._make(parent, depth - 1)
         mine = _PRECEDENCE.get(node.op, 4 if node.op.startswith("**") else 3)
         tighter = _PRECEDENCE.get(parent.op, 3) < mine or right and parent.op == node.op != "+"
-        return f"({text})" if parent.grad_fn is not None and tighter and text != self.names[id(parent)] else text
+        return f"({text})" if parent.grad_fn is not None and tighter and text != "…" else text
 
     def _make(self, node, depth):
-        if node.name:
-            return str(node.name)
+        if id(node) in self.qualnames or node.name:
+            text = str(self.qualnames.get(id(node), node.name)).replace("\n", " ")
+            return text if len(text) <= 20 else text[:16] + "…"  # a caption names it; the box shows it whole
         if node.grad_fn is None:
-            return _numbers(node.data) if np.size(node.data) == 1 else self.names[id(node)]
+            return _numbers(node.data) if np.size(node.data) == 1 else "weight" if node.requires_grad else "input"
+        if depth < 0:
+            return "…"
         if len(node.parents) == 2 and node.op in _SYMBOL:
             x, y = (self._operand(node, p, right, depth) for p, right in zip(node.parents, (False, True), strict=True))
             return f"{x}{_SYMBOL[node.op]}{y}"
         if len(node.parents) == 1 and node.op.startswith("**"):
             return f"{self._operand(node, node.parents[0], False, depth)}{node.op}"
-        return f"{node.op}({', '.join(self(p, depth=depth + 1) for p in node.parents)})"
+        return f"{node.op}({', '.join(self._make(p, depth - 1) for p in node.parents)})"
 
 
 def _edge_text(node, i, g, c):
     """`1 × 4 = 4` for an elementwise op on numbers; the rule and the first entries otherwise."""
     if node.op in _ELEMENTWISE and np.size(g) == 1 and np.size(c) == 1 and float(g) != 0:
         return f"{_numbers(g)} × {_numbers(np.asarray(c) / np.asarray(g))} = {_numbers(c)}"
-    rules = _RULES.get(node.grad_fn.name.split("{")[0], ("G ⊙ local derivative",))
+    rules = _RULES.get(node.op, _RULES.get(node.grad_fn.name.split("{")[0], ("G ⊙ local derivative",)))
+    if node.op.startswith("**") and len(node.parents) == 1:
+        rules = (f"G⊙{node.op[2:]}·x^({node.op[2:]} − 1)",)
+    if np.shape(c) != np.shape(g) and node.op in _ELEMENTWISE:
+        rules = tuple(f"{rule}, summed to {np.shape(c)}" for rule in rules)  # broadcasting undone
     shape = f" {np.shape(c)}" if np.size(c) > 1 else ""
     return f"{rules[min(i, len(rules) - 1)]} = {_numbers(c)}{shape}"
 
@@ -118,13 +131,13 @@ class _Sum:
         return f"grad {sum_text}{'' if complete else ' so far'}"
 
 
-def walk_frames(root, max_nodes=MAX_NODES, max_frames=None):
+def walk_frames(root, max_nodes=MAX_NODES, max_frames=None, qualnames=None):
     """(order, frames): replay the walk once and describe each drawn step (see `backprop_frames`)."""
     _check("LR", max_nodes)
     order = topological_order(root)
     names = {id(node): f"n{i}" for i, node in enumerate(order)}
     shown = {id(node) for node in _nearest(root, order, max_nodes)}
-    name = _Names(names)
+    name = _Names(qualnames)
     frames = [Frame(0, "", "forward pass: every value computed, no gradient yet", {}, frozenset(), frozenset(), {},
                     {names[i]: f"data {_full(n.data)}" for i, n in ((id(n), n) for n in order) if i in shown}, [])]
     if not root.requires_grad:
@@ -140,8 +153,9 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None):
     terms[id(root)].add(steps[0][1])
     grad_text, labels, titles = {}, {}, dict(frames[0].titles)
     loss = str(root.name) if root.name and "\n" not in str(root.name) else "loss"
-    framed = [k for k, (node, _, _) in enumerate(steps) if id(node) in shown][:max_frames or max_nodes]
-    framed_set = set(framed)
+    framed, limit = [k for k, (node, _, _) in enumerate(steps) if id(node) in shown], max_frames or max_nodes
+    framed = framed if len(framed) <= limit else framed[:max(limit - 1, 1)]  # the last frame sums up the rest
+    framed_set, unseen = set(framed), 0
     for k, (node, g, start) in enumerate(steps):
         done.add(id(node))
         if id(node) in shown:
@@ -167,6 +181,7 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None):
             said.append(f"∂{loss}/∂{_wrt(name(parent))} += {labels[ids[0]]}")
         flow.add(edge_id(names[id(node)], "out"))
         if k not in framed_set and k != len(steps) - 1:
+            unseen += 1
             continue
         who = name(node)
         if k not in framed_set:  # the last step, beyond the frames drawn
@@ -178,6 +193,9 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None):
         else:
             caption = f"step {len(frames)}: ∂{loss}/∂{_wrt(who)} = {grad_text[id(node)][5:]} is complete: {who} is a " \
                       f"{_kind(node)}, nothing above it"
+        if unseen and k in framed_set:
+            caption = f"({unseen} step{'s' * (unseen > 1)} of the walk outside the picture before this one) {caption}"
+        unseen = 0
         pending = frozenset(i for i in shown if i in terms and i not in done and terms[i].count < expected.get(i, 0))
         frames.append(Frame(len(frames), names[id(node)] if id(node) in shown else "", caption, dict(grad_text),
                             pending, frozenset(flow), dict(labels), dict(titles), added))

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..backprop import topological_order
 from .charts import _plot
-from .dot import MAX_NODES, _array, _build, _fields, _numbers
+from .dot import MAX_NODES, _array, _build, _clusters, _fields, _numbers, parameter_names
 from .frames import walk_frames
 from .render import SVG, _render_bytes, _write_atomic, sanitise
 
@@ -145,18 +145,21 @@ def _widest(texts):
 
 
 def backprop_html(root, path, max_nodes=MAX_NODES, title="Backpropagation, one node at a time", max_frames=None,
-                  rankdir="LR"):
+                  rankdir="LR", model=None):
     """Write the backward walk as one HTML page: the graph laid out once, a slider over the frames of
     `backprop_frames` (as differences), prev/next, Play/Pause and the arrow keys.
 
     The page has at most `max_frames` frames (default `max_nodes`): a longer walk ends with one frame that says
-    how many steps it summarises and shows every gradient as backward() leaves it.
+    how many steps it summarises and shows every gradient as backward() leaves it. With `model`, weights carry
+    their qualified names and each layer its box, as in `to_dot`.
     """
-    order, frames = walk_frames(root, max_nodes, max_frames)
+    qualnames, found = parameter_names(model) if model is not None else ({}, [])
+    order, frames = walk_frames(root, max_nodes, max_frames, qualnames)
     names = {id(node): f"n{i}" for i, node in enumerate(order)}
     drawn = {f.key for f in frames} | {names[i] for f in frames for i in f.grad_text}
     layout = {i: _widest([f.grad_text.get(i, "grad ?") for f in frames]) for i in frames[-1].grad_text}
-    dot = _build(root, order, layout, max_nodes=max_nodes, rankdir=rankdir, labels=frames[-1].labels, layout=True)
+    dot = _build(root, order, layout, max_nodes=max_nodes, rankdir=rankdir, labels=frames[-1].labels, layout=True,
+                 qualnames=qualnames, clusters=_clusters(order, found))
     base = {names[i]: ["grad ?"] for i in layout}
     diffs, before = [], {}
     for f in frames:
