@@ -1,5 +1,7 @@
 """`tinygrad-gd descend`: the three regimes of the article's (w − 2)², several variables, state, plots, errors."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -141,3 +143,101 @@ def test_format_table_is_reusable():
     records = descend("(w - 2) ** 2", {"w": 5.0}, "sgd", lr=0.1, steps=2)
     assert format_table(records).splitlines()[0].split() == ["step", "w", "loss", "grad", "w"]
     assert np.isclose(records[-1].values["w"], 3.92)
+
+
+# ---- issue 12: bounded work and messages that name the problem -------------------------------------------------
+def test_a_billion_steps_print_as_they_go_in_bounded_memory():
+    """Issue 12: `descend --steps 1000000000` printed nothing while holding every step (1.4 KB each)."""
+    import tracemalloc
+
+    from tinygrad_gd.cli import build_parser, run_descend
+
+    class Enough(Exception):
+        pass
+
+    class Screen:
+        def __init__(self):
+            self.lines = 0
+
+        def write(self, text):
+            self.lines += text.count("\n")
+            if self.lines == 200:  # rows already reached the screen: the table is streamed, not held back
+                raise Enough
+
+    args = build_parser().parse_args(["descend", "(w - 2) ** 2", "w=5", "--steps", "1000000000"])
+    with pytest.raises(Enough):
+        run_descend(args, out=Screen())
+    from tinygrad_gd.descent import Summary, descent_steps
+
+    summary, rows = Summary(), descent_steps("(x - 1) ** 2 + (y + 1) ** 2", {"x": 5, "y": 5}, "sgd", 1e-4, 10**9)
+    tracemalloc.start()
+    for k, record in enumerate(rows):
+        summary.add(record)
+        if k == 2_000:
+            start = tracemalloc.get_traced_memory()[0]
+        if k == 12_000:
+            grown = tracemalloc.get_traced_memory()[0] - start
+            break
+    tracemalloc.stop()
+    assert grown < 10_000 * 100  # 10,000 more steps kept under 100 bytes each (a Step record alone is ~1.4 KB)
+    assert len(summary.lows) <= 2 * Summary.LOWS and summary.verdict().kind == "still descending"
+
+
+def test_streamed_verdict_is_the_listed_one():
+    from tinygrad_gd.descent import Summary
+
+    for lr in ("0.1", "0.9", "1.1", "0"):
+        records = descend("(w - 2) ** 2", {"w": 5.0}, "sgd", float(lr), 50)
+        summary = Summary()
+        for r in records:
+            summary.add(r)
+        assert summary.verdict() == verdict(records)
+    Summary.LOWS = 4  # thinned: the step reported is still one where the loss is within 1%
+    try:
+        records = descend("(w - 2) ** 2", {"w": 5.0}, "sgd", 0.01, 3000)
+        text = verdict(records).message
+        assert text.startswith("converged") and "or sooner" in text
+    finally:
+        Summary.LOWS = 1024
+
+
+def test_lr_zero_says_the_loss_does_not_move(capsys):
+    """Issue 12: `descend --lr 0` said "still falling" while the loss stayed 9."""
+    code, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--lr", "0", "--steps", "5")
+    last = out.strip().splitlines()[-1]
+    assert code == 0 and last.startswith("stuck: the loss stays 9 for 5 steps although the slope is 6")
+    assert "learning rate is 0" in last and "falling" not in last
+
+
+def test_a_negative_seed_names_the_option(capsys):
+    """Issue 12: `--seed -1` said NumPy's "expected non-negative integer" without the option's name."""
+    with pytest.raises(SystemExit):
+        main(["descend", "(w - 2) ** 2", "--seed", "-1"])
+    assert "argument --seed: -1 is negative: a seed is a whole number, 0 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "moons", "--seed", "-3"])
+    assert "argument --seed: -3 is negative" in capsys.readouterr().err
+
+
+def test_a_fullwidth_name_means_the_same_variable_on_both_sides(capsys):
+    """Issue 12: ｗ in the formula and w= in the assignment (or the other way) did not meet."""
+    for formula, start in (("(ｗ - 2) ** 2", "w=5"), ("(w - 2) ** 2", "ｗ=5")):
+        code, out, err = run(capsys, formula, start, "--steps", "1")
+        assert code == 0 and err == "" and out.splitlines()[3].split() == ["1", "4.4", "5.76", "4.8"]
+    code, _, err = run(capsys, "(w - 2) ** 2", "w=5", "ｗ=6")
+    assert code == 2 and "'w' is given twice" in err
+
+
+def test_plot_without_a_suffix_reports_the_file_written(capsys, tmp_path):
+    """Issue 12: `--plot curve` wrote curve.png but reported "curve"."""
+    pytest.importorskip("matplotlib")
+    code, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "3", "--plot", str(tmp_path / "curve"))
+    assert code == 0 and f"plot saved to {tmp_path / 'curve.png'}\n" in out
+    assert os.listdir(tmp_path) == ["curve.png"]
+    code, _, err = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "3", "--plot", str(tmp_path / "curve.txt"))
+    assert code == 2 and "'txt' is not an image format" in err
+
+
+def test_plot_or_html_with_too_many_steps_is_refused_before_descending(capsys, tmp_path):
+    code, out, err = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "1000000000", "--plot", str(tmp_path / "x.png"))
+    assert code == 2 and out == "" and "keep every step to draw it" in err

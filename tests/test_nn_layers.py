@@ -276,3 +276,31 @@ def test_a_digits_cnn_with_batchnorm_and_dropout_trains_and_evaluates_in_eval_mo
     first, again = model(X_test[:5]).data, model(X_test[:5]).data
     np.testing.assert_array_equal(first, again)  # no dropout, running statistics: the same answer every time
     assert not np.allclose(model.train()(X_test[:5]).data, first)  # training mode: batch statistics and dropout
+
+
+@pytest.mark.parametrize("groups, affine", [(1, True), (2, True), (4, False)])
+def test_groupnorm_and_prelu_per_channel_match_pytorch(groups, affine):
+    torch = _torch()
+    ours = nn.GroupNorm(groups, 4, affine=affine)
+    theirs = _copy_into(torch, ours, torch.nn.GroupNorm(groups, 4, affine=affine))
+    _same_forward_and_backward(torch, ours, theirs, np.random.default_rng(11).normal(size=(3, 4, 5)), atol=1e-10)
+    prelu = nn.PReLU(4, init=0.1)
+    tprelu = _copy_into(torch, prelu, torch.nn.PReLU(4, init=0.1))
+    _same_forward_and_backward(torch, prelu, tprelu, np.random.default_rng(12).normal(size=(2, 4, 3, 3)))
+    assert gradcheck(lambda x, w, b: F.group_norm(x, groups, w, b),
+                     [Value(np.random.default_rng(13).normal(size=(2, 4, 3))), Value(np.arange(1.0, 5.0)),
+                      Value(np.linspace(-1, 1, 4))])
+
+
+@pytest.mark.parametrize("name, settings", [("MaxPool1d", {"kernel_size": 3}),
+                                            ("MaxPool1d", {"kernel_size": 2, "stride": 1, "padding": 1,
+                                                           "dilation": 2}),
+                                            ("AvgPool1d", {"kernel_size": 2}),
+                                            ("AvgPool1d", {"kernel_size": 3, "stride": 2, "padding": 1,
+                                                           "count_include_pad": False})])
+def test_1d_pooling_matches_pytorch(name, settings):
+    torch = _torch()
+    ours, theirs = getattr(nn, name)(**settings), getattr(torch.nn, name)(**settings)
+    rng = np.random.default_rng(14)
+    _same_forward_and_backward(torch, ours, theirs, rng.normal(size=(2, 3, 9)))
+    _same_forward_and_backward(torch, ours, theirs, rng.integers(0, 2, size=(2, 3, 9)).astype(float))

@@ -635,3 +635,12 @@ def test_a_step_of_the_parameters_own_kind_skips_the_checks_and_writes_the_same_
     assert array_fast.dtype == array_checked.dtype == dtype and np.array_equal(array_fast, array_checked)
     with pytest.raises(TypeError, match="cannot be written"):
         _write_step(Value([1.0, 2.0], dtype=dtype), np.ones((2, 2), dtype), lambda: "p")
+
+
+def test_a_scheduler_load_of_the_wrong_types_is_refused():
+    opt = SGD([Value(1.0, requires_grad=True)], lr=0.1)
+    scheduler = StepLR(opt, step_size=2)
+    state = scheduler.state_dict()
+    with pytest.raises(ValueError, match=r"last_epoch='many' \(a str\), but last_epoch is a number"):
+        scheduler.load_state_dict({**state, "last_epoch": "many"})
+    assert scheduler.state_dict() == state

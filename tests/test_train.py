@@ -158,3 +158,34 @@ def test_run_demo_refuses_a_plot_it_could_not_save_before_training(tmp_path):
     pytest.importorskip("matplotlib")
     with pytest.raises(FileNotFoundError, match="the folder .*missing does not exist"):
         run_demo("moons", epochs=1, plot=tmp_path / "missing" / "moons.png", out=open(os.devnull, "w"))
+
+
+# ---- issue 12: state that makes no sense is refused before training ------------------------------------------
+def test_fit_refuses_an_optimizer_of_another_model():
+    """Issue 12: fit given another model's optimizer returned a normal history while no weight moved."""
+    model, other = nn.Linear(2, 1, rng=0), nn.Linear(2, 1, rng=1)
+    X, y = np.ones((4, 2)), np.zeros((4, 1))
+    with pytest.raises(ValueError, match="the optimizer holds none of the model's parameters"):
+        fit(model, lambda out, target: ((out - target) ** 2).mean(), optim.SGD(other.parameters(), lr=0.1), (X, y), 1)
+
+
+@pytest.mark.parametrize("where, message", [
+    ("X", r"data X holds nan at index \(2, 1\) \(1 entry not finite\)"),
+    ("y", r"data y holds inf at index 3 \(1 entry not finite\)"),
+    ("val", r"val_data X holds nan at index \(0, 0\)"),
+])
+def test_fit_refuses_data_that_is_not_finite_naming_where(where, message):
+    """Issue 12: a NaN in the training data was blamed on the learning rate."""
+    model = nn.Linear(2, 1, rng=0)
+    before = [p.data.copy() for p in model.parameters()]
+    X, y, X_val = np.ones((5, 2)), np.zeros(5), np.ones((2, 2))
+    if where == "X":
+        X[2, 1] = np.nan
+    elif where == "y":
+        y[3] = np.inf
+    else:
+        X_val[0, 0] = np.nan
+    loss = lambda out, target: ((out.reshape(-1) - target) ** 2).mean()
+    with pytest.raises(ValueError, match=message):
+        fit(model, loss, optim.SGD(model.parameters(), lr=0.1), (X, y), 3, val_data=(X_val, np.zeros(2)))
+    assert all(np.array_equal(p.data, b) for p, b in zip(model.parameters(), before, strict=True))

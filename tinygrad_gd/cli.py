@@ -47,16 +47,19 @@ def add_descend_parser(commands):
     descend.add_argument("--optimizer", choices=list(BY_NAME), default="sgd")
     descend.add_argument("--momentum", type=float, help="momentum for momentum/nesterov (default 0.9), sgd, rmsprop")
     descend.add_argument("--show-state", action="store_true", help="show what the optimizer carries per step")
-    descend.add_argument("--seed", type=int, help="seed for the random starting values")
+    descend.add_argument("--seed", type=_seed, help="seed for the random starting values")
     descend.add_argument("--plot", metavar="FILE.png", help="save the loss curve and the path (needs matplotlib)")
     descend.add_argument("--html", metavar="OUT.html",
                          help="write a page with the graph backprop fills at each step beside the path (1-2 variables);"
                               " with several --lr, one page with a switch between them")
 
 
+MAX_DRAWN_STEPS = 100_000  # --plot and --html hold every step: 1.4 KB each
+
+
 def run_descend(args, out=None):
     """`tinygrad-gd descend`: the table of steps, then the verdict (converged, oscillated or diverged)."""
-    from tinygrad_gd.descent import descend, figure_class, format_table, plot_descent, verdict
+    from tinygrad_gd.descent import Summary, descent_steps, figure_class, format_rows, plot_descent
     from tinygrad_gd.expr import parse, parse_assignments
 
     out = out or sys.stdout
@@ -70,15 +73,21 @@ def run_descend(args, out=None):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise FileNotFoundError(f"cannot write {path}: the folder {os.path.dirname(os.path.abspath(path))} "
                                     f"does not exist")
+    if (args.plot or args.html) and args.steps > MAX_DRAWN_STEPS:
+        raise ValueError(f"Invalid steps: {args.steps} with --plot or --html, which keep every step to draw it "
+                         f"(at most {MAX_DRAWN_STEPS:,}); the table alone streams any number of steps")
     expression = parse(args.expression)
     runs = []
     for lr in args.lr:
-        records = descend(expression, parse_assignments(args.start), args.optimizer, lr, args.steps,
-                          args.momentum, args.seed)
-        runs.append((lr, records))
+        rows = descent_steps(expression, parse_assignments(args.start), args.optimizer, lr, args.steps,
+                             args.momentum, args.seed)
         print(f"{args.optimizer} on {expression.source} with lr {lr:g}", file=out)
-        print(format_table(records, args.show_state), file=out)
-        print(verdict(records).message, file=out)
+        summary, records = Summary(), []  # rows are printed as they come; only the verdict's summary is kept
+        keep = records.append if args.plot or args.html else lambda record: None
+        for line in format_rows((keep(r) or summary.add(r) for r in rows), args.show_state):
+            print(line, file=out)
+        print(summary.verdict().message, file=out)
+        runs.append((lr, records, summary))
     if args.plot:
         print(f"plot saved to {plot_descent(records, expression, args.plot)}", file=out)
     if args.html:
@@ -86,7 +95,7 @@ def run_descend(args, out=None):
         from tinygrad_gd.optim import make_optimizer
 
         hikers = [lambda weights, lr=lr: make_optimizer(args.optimizer, weights, lr, args.momentum) for lr in args.lr]
-        verdicts = [verdict(records).kind for _, records in runs]
+        verdicts = [summary.verdict().kind for _, _, summary in runs]
         page = viz.descent_html(expression, runs[0][1][0].values, hikers, args.steps, args.html, verdicts=verdicts)
         print(f"map and hiker side by side: {page}", file=out)
 
@@ -128,6 +137,16 @@ def run_graph(args, out=None):
         print(f"tinygrad-gd graph: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _seed(text):
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if seed < 0:  # NumPy's own words ("expected non-negative integer") name no option
+        raise argparse.ArgumentTypeError(f"{seed} is negative: a seed is a whole number, 0 or more")
+    return seed
 
 
 def _learning_rates(text):
@@ -177,7 +196,7 @@ def build_parser():
     train.add_argument("--lr", type=float, default=0.01)
     train.add_argument("--epochs", type=int, default=50)
     train.add_argument("--batch-size", type=_batch_size, default=32, help="0 for full-batch descent, 1 for stochastic")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--plot", metavar="FILE.png", help="save the loss curve (and the moons' decision boundary)")
     add_descend_parser(commands)
     lr_find = commands.add_parser("lr-find", help="find a learning rate: the range test on moons or digits",
@@ -192,7 +211,7 @@ def build_parser():
     lr_find.add_argument("--batch-size", type=_batch_size, default=32, help="0 for full-batch descent")
     lr_find.add_argument("--suggest", choices=["steepest", "minimum"], default="steepest",
                          help="steepest descent of the smoothed loss, or the minimum's rate / 10")
-    lr_find.add_argument("--seed", type=int, default=0)
+    lr_find.add_argument("--seed", type=_seed, default=0)
     lr_find.add_argument("--plot", metavar="FILE.png", help="save the loss against the rate (needs matplotlib)")
     return parser
 
@@ -216,8 +235,9 @@ def run_lr_find(args, out=None):
           f"mini-batches of {args.batch_size or 'all'}", file=out)
     print(result.summary(), file=out)
     if args.plot:
-        result.plot().figure.savefig(args.plot, dpi=100)
-        print(f"plot saved to {args.plot}", file=out)
+        from tinygrad_gd.descent import save_figure
+
+        print(f"plot saved to {save_figure(result.plot().figure, args.plot)}", file=out)
     return result
 
 

@@ -9,13 +9,15 @@ step it scores the current point, lets backpropagation fill `.grad`, and lets th
 [(0, 5.0, 9.0, 6.0), (1, 4.4, 5.76, 4.8)]
 """
 
+import io
 import math
+import os
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 
 from . import optim
+from .atomic import write_file
 from .expr import Expression, ExpressionError, parse
 from .value import Value
 
@@ -39,7 +41,16 @@ def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None,
     """Minimise `expression` from `start` ({name: number}) for `steps` steps; return steps + 1 Step records.
 
     Variables missing from `start` begin at a random point drawn from N(0, 1) with `seed`. The run stops early,
-    after recording it, once the loss is no longer a finite number.
+    after recording it, once the loss is no longer a finite number. For long runs use `descent_steps`, which
+    yields the same records one at a time and keeps none of them.
+    """
+    return list(descent_steps(expression, start, optimizer, lr, steps, momentum, seed))
+
+
+def descent_steps(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None):
+    """`descend`, one Step at a time: a generator whose memory stays the same however many steps it takes.
+
+    The arguments are checked when it is called, before the first step is asked for.
     """
     expression = expression if isinstance(expression, Expression) else parse(expression)
     unknown = [name for name in start if name not in expression.variables]
@@ -52,28 +63,33 @@ def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None,
     if not params:
         raise ExpressionError(f"{expression.source!r} has no variables to descend on")
     hiker = optim.make_optimizer(optimizer, list(params.values()), lr, momentum)
-    records = []
-    with np.errstate(all="ignore"):  # an overflow, a log(-1) or a 1/0 is reported by verdict(), not by warnings
-        for k in range(steps + 1):
-            if _take_step(k, steps, expression, params, hiker, records):
-                break
-    return records
+    return _steps(steps, expression, params, hiker)
 
 
-def _take_step(k, steps, expression, params, hiker, records):
-    """Score the point, let backprop fill the slopes, record, let the hiker step; return True when the run ends."""
+def _steps(steps, expression, params, hiker):
+    for k in range(steps + 1):
+        # an overflow, a log(-1) or a 1/0 is reported by verdict(), not by warnings; the errstate is left before
+        # each yield, so the caller's own arithmetic keeps its warnings
+        with np.errstate(all="ignore"):
+            record, done = _take_step(k, steps, expression, params, hiker)
+        yield record
+        if done:
+            return
+
+
+def _take_step(k, steps, expression, params, hiker):
+    """Score the point, let backprop fill the slopes, let the hiker step; return the record and whether it ends."""
     hiker.zero_grad()
     loss = expression(**params)
     loss.backward()
     record = Step(k, {n: p.item() for n, p in params.items()}, float(loss.item()),
                   {n: float(p.grad) for n, p in params.items()})
-    records.append(record)
     if k == steps or not math.isfinite(record.loss):
-        return True
+        return record, True
     hiker.step()
     record.state = {n: {**_plain(hiker.state.get(p, {})), "update": record.values[n] - p.item()}
                     for n, p in params.items()}
-    return False
+    return record, False
 
 
 def _norm(grads):
@@ -86,30 +102,73 @@ def _plain(state):
 
 @dataclass
 class Verdict:
-    kind: str  # "converged", "oscillated", "diverged", "still descending", "undefined" or "flat"
+    kind: str  # "converged", "oscillated", "diverged", "still descending", "undefined", "flat" or "stuck"
     message: str
+
+
+class Summary:
+    """What the verdict needs from a descent, gathered one record at a time in bounded memory.
+
+    It keeps the first, the previous and the last record, the first record whose loss is not finite, how often
+    each slope changed sign, and the steps where the loss reached a new low (thinned to at most 2 × 1024, so a run
+    of 10⁹ steps still fits; the "within 1% from step k" of the verdict is then exact to the kept resolution).
+    """
+
+    LOWS = 1024
+
+    def __init__(self):
+        self.first = self.last = self.bad = self.before_bad = None
+        self.flips, self.moved, self.lows, self.thinned = {}, False, [], 1
+
+    def add(self, record):
+        if self.first is None:
+            self.first, self.flips = record, dict.fromkeys(record.grads, 0)
+        else:
+            for name, g in record.grads.items():
+                self.flips[name] += self.last.grads[name] * g < 0
+            self.moved = self.moved or record.values != self.last.values
+        if self.bad is None and not math.isfinite(record.loss):
+            self.bad, self.before_bad = record, self.last
+        if math.isfinite(record.loss) and (not self.lows or record.loss < self.lows[-1][1]):
+            if record.step % self.thinned == 0 or not self.lows:
+                self.lows.append((record.step, record.loss))
+            if len(self.lows) > 2 * self.LOWS:  # keep every other low: the resolution halves, memory stays
+                self.lows, self.thinned = self.lows[::2], self.thinned * 2
+        self.last = record
+        return record
+
+    def verdict(self):
+        return _verdict(self)
 
 
 def verdict(records):
     """Say what the descent did: diverged (loss grew or blew up), oscillated (crossed the valley back and forth
     while the loss shrank), converged (settled), or still descending (too few steps or too small a lr).
 
-    Two outcomes are not the learning rate's doing, and say so: "undefined" (the loss or its slope is not a
-    number at the starting point, e.g. log of a negative number) and "flat" (the slope is 0 where the hiker
-    starts, so it never moves: a minimum, a saddle or a flat stretch such as relu below 0).
+    Three outcomes are not the learning rate's size, and say so: "undefined" (the loss or its slope is not a
+    number at the starting point, e.g. log of a negative number), "flat" (the slope is 0 where the hiker
+    starts, so it never moves: a minimum, a saddle or a flat stretch such as relu below 0) and "stuck" (the
+    slope is not 0, but the loss does not move: a learning rate of 0, or steps too small to change a number).
+    `records` is a list of Steps, or any iterable of them (see Summary for a run too long to keep).
     """
-    losses = [r.loss for r in records]
-    first, last, n = losses[0], losses[-1], len(records) - 1
-    where = ", ".join(f"{name}={value:.6g}" for name, value in records[-1].values.items())
-    start = ", ".join(f"{name}={value:.6g}" for name, value in records[0].values.items())
-    if not math.isfinite(first) or not all(map(math.isfinite, records[0].grads.values())):
+    summary = Summary()
+    for record in records:
+        summary.add(record)
+    return summary.verdict()
+
+
+def _verdict(summary):
+    first_record, last_record = summary.first, summary.last
+    first, last, n = first_record.loss, last_record.loss, last_record.step
+    where = ", ".join(f"{name}={value:.6g}" for name, value in last_record.values.items())
+    start = ", ".join(f"{name}={value:.6g}" for name, value in first_record.values.items())
+    if not math.isfinite(first) or not all(map(math.isfinite, first_record.grads.values())):
         what = f"the loss is {first:.6g}" if not math.isfinite(first) else "the slope is not a finite number"
         return Verdict("undefined", f"undefined: {what} at the starting point {start}, before any step (the formula "
                                     f"overflows or is not defined there, e.g. log or sqrt of a negative number, "
                                     f"or a division by 0); start somewhere else")
-    if not all(math.isfinite(x) for x in losses):
-        bad = next(r for r in records if not math.isfinite(r.loss))
-        before = records[bad.step - 1]
+    if summary.bad is not None:
+        bad, before = summary.bad, summary.before_bad
         if not all(map(math.isfinite, before.grads.values())):
             return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} because the slope "
                                        f"at step {before.step} was not finite ({_slopes(before)}): the formula is "
@@ -119,13 +178,17 @@ def verdict(records):
     if last > first:
         return Verdict("diverged", f"diverged: the loss grew from {first:.6g} to {last:.6g} in {n} steps, ending at "
                                    f"{where}: learning rate too large (each step overshoots by more than it gains)")
-    slope = [_norm(r.grads) for r in (records[0], records[-1])]
+    slope = [_norm(r.grads) for r in (first_record, last_record)]
     if slope[0] == 0:
         return Verdict("flat", f"flat: the slope is 0 at the starting point {start}, so the hiker never moves (a "
                                f"minimum, a saddle or a flat stretch); the loss stays {first:.6g}. Start elsewhere "
                                f"to see it descend")
-    flips = max(sum(1 for a, b in pairwise(records) if a.grads[name] * b.grads[name] < 0)
-                for name in records[0].grads)
+    if n >= 1 and last == first:
+        why = ("the steps are too small to change the numbers: the learning rate is 0 (or far too small)"
+               if not summary.moved else "the hiker moves, but along ground where the loss does not change")
+        return Verdict("stuck", f"stuck: the loss stays {first:.6g} for {n} steps although the slope is "
+                                f"{slope[0]:.3g}; {why}")
+    flips = max(summary.flips.values())
     if n >= 2 and flips >= n / 2:
         trend = (f"converging (loss {first:.6g} -> {last:.6g}), now at {where}" if last < 0.99 * first
                  else f"without getting closer, loss stuck near {last:.6g}")
@@ -133,10 +196,10 @@ def verdict(records):
                                      f"the minimum back and forth, {trend}; a smaller learning rate goes straight")
     gain = first - last
     if gain > 0 and (slope[1] <= slope[0] / 50 or slope[1] < 1e-8):  # the ground has flattened 50-fold
-        close = next(r.step for r in records if r.loss - last <= 0.01 * gain)
+        close = next((step for step, loss in summary.lows if loss - last <= 0.01 * gain), n)
         return Verdict("converged", f"converged: loss {first:.6g} -> {last:.6g} in {n} steps (within 1% of the "
-                                    f"final loss from step {close}; slope {slope[0]:.3g} -> {slope[1]:.3g}), "
-                                    f"ending at {where}")
+                                    f"final loss from step {close}{'' if summary.thinned == 1 else ' or sooner'}; "
+                                    f"slope {slope[0]:.3g} -> {slope[1]:.3g}), ending at {where}")
     return Verdict("still descending", f"still descending: loss {first:.6g} -> {last:.6g} in {n} steps and still "
                                        f"falling, now at {where}; take more steps or a larger learning rate")
 
@@ -168,6 +231,27 @@ def format_table(records, show_state=False):
                      for row in [header, *rows])
 
 
+def format_rows(records, show_state=False):
+    """`format_table` one line at a time (the header first), for a descent too long to hold or to wait for.
+
+    Columns have a fixed width of 12, enough for any number printed with 6 significant digits (-1.23457e+06).
+    """
+    names = keys = None
+    for r in records:
+        if names is None:
+            names = list(r.values)
+            keys = [k for k in STATE_LABELS if show_state and k in r.state.get(names[0], {})]
+            yield _line(["step", *names, "loss", *[f"grad {n}" for n in names],
+                         *[f"{STATE_LABELS[k]} {n}" for n in names for k in keys]])
+        yield _line([str(r.step), *[f"{r.values[n]:.6g}" for n in names], f"{r.loss:.6g}",
+                     *[f"{r.grads[n]:.6g}" for n in names],
+                     *[f"{r.state[n][k]:.6g}" if r.state else "" for n in names for k in keys]])
+
+
+def _line(cells):
+    return "  ".join(cell.rjust(4 if k == 0 else 12) for k, cell in enumerate(cells))
+
+
 def figure_class():
     """matplotlib's Figure, or an ImportError naming the extra. No pyplot: no global backend, never a window.
 
@@ -178,6 +262,24 @@ def figure_class():
     except ImportError:
         raise ImportError("plotting needs matplotlib, an optional extra: pip install tinygrad-gd[plot]") from None
     return Figure
+
+
+def save_figure(figure, path, dpi=100):
+    """Save a matplotlib figure whole (atomic.write_file) and return the path actually written.
+
+    The format is the file's suffix; a name without one gets ".png", as matplotlib itself would add, so the
+    path reported is the file on disk ("curve" is written and reported as "curve.png").
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    if not suffix:
+        path, suffix = path + ".png", "png"
+    if suffix not in figure.canvas.get_supported_filetypes():
+        raise ValueError(f"cannot save a plot as {path}: {suffix!r} is not an image format matplotlib writes; "
+                         f"use .png, .svg or .pdf")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=suffix, dpi=dpi)
+    return write_file(path, buffer.getvalue()).__fspath__()
 
 
 def plot_descent(records, expression, path):
@@ -209,8 +311,7 @@ def plot_descent(records, expression, path):
             axes[1].plot(*path_xy, "o-", color="C3", markersize=3)
             axes[1].set(xlabel=names[0], ylabel=names[1])
         axes[1].set_title("the hiker's path")
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path)
 
 
 def _span(values, points=200):

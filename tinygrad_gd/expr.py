@@ -19,6 +19,7 @@ only ever applies Value operators, so `(w - 2) ** 2` builds exactly the graph th
 import ast
 import builtins
 import keyword
+import unicodedata
 
 import numpy as np
 
@@ -148,7 +149,7 @@ def parse_assignments(assignments) -> dict:
     values = {}
     for item in assignments:
         name, sep, number = item.partition("=")
-        name = name.strip()
+        name = unicodedata.normalize("NFKC", name.strip())  # as Python reads the formula's names: ｗ is w
         if not sep or not name.isidentifier() or keyword.iskeyword(name):
             raise ExpressionError(f"expected NAME=NUMBER, such as w=5, but got {item!r}")
         try:

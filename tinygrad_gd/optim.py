@@ -223,7 +223,9 @@ def _kind(value):
         return "a flag"
     if isinstance(value, (int, float, np.integer, np.floating)):
         return "a number"
-    return "a pair" if isinstance(value, (tuple, list)) else f"a {type(value).__name__}"
+    if isinstance(value, (tuple, list)):
+        return "a pair" if len(value) == 2 else "a list"
+    return "nothing" if value is None else f"a {type(value).__name__}"
 
 
 # ---- SGD ----------------------------------------------------------------------------------------------------------
@@ -705,7 +707,11 @@ def _load_scheduler_state(scheduler, state_dict, skip=("optimizer",)):
     if unknown or any(k in skip for k in state_dict):
         raise ValueError(f"cannot load {type(scheduler).__name__} state: unexpected keys "
                          f"{unknown or sorted(set(skip) & set(state_dict))}")
-    scheduler.__dict__.update(copy.deepcopy(dict(state_dict)))
+    for key, value in state_dict.items():  # {"last_epoch": "many"} is refused now, not at the next step
+        if _kind(value) != _kind(getattr(scheduler, key)):
+            raise ValueError(f"cannot load {type(scheduler).__name__} state: {key}={value!r} ({_kind(value)}), but "
+                             f"{key} is {_kind(getattr(scheduler, key))}")
+    scheduler.__dict__.update(copy.deepcopy(dict(state_dict)))  # one C call: never half-loaded
 
 
 class MultiStepLR(LRScheduler):

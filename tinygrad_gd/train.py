@@ -19,7 +19,7 @@ import numpy as np
 
 from . import data, losses, nn, optim
 from .data import batches
-from .descent import figure_class
+from .descent import figure_class, save_figure
 from .random import generator
 from .value import Value, no_grad
 
@@ -86,6 +86,12 @@ def fit(model, loss_fn, optimizer, data, epochs, batch_size=None, metric=None, v
         if len(features) != len(targets):  # found now, not after an epoch of training has changed the model
             raise ValueError(f"{name}: X and y must have the same number of samples, got {len(features)} and "
                              f"{len(targets)}")
+        for part, array in (("X", features), ("y", targets)):
+            _check_finite(f"{name} {part}", array)
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if model.parameters() and not held & {id(p) for p in model.parameters()}:
+        raise ValueError("the optimizer holds none of the model's parameters, so no weight would move: build it "
+                         "from this model, e.g. SGD(model.parameters(), lr=0.1)")
     rng = generator(rng)  # one generator for all epochs (the default one, see manual_seed, unless given)
     history = {"loss": []}
     if metric is not None:
@@ -137,6 +143,17 @@ def fit(model, loss_fn, optimizer, data, epochs, batch_size=None, metric=None, v
         if bar is not None:
             bar.close()
     return history
+
+
+def _check_finite(what, array):
+    """Refuse NaN or infinity in the data before training, naming where: later it would be blamed on the lr."""
+    array = np.asarray(getattr(array, "data", array))
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(f"{what} holds {array[where]} at index {where[0] if len(where) == 1 else where} "
+                         f"({len(bad)} entr{'y' if len(bad) == 1 else 'ies'} not finite); clean or drop those "
+                         f"samples before training")
 
 
 def _diverged(what, epoch, step):
@@ -338,8 +355,7 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
           f"{optimizer} lr={lr}, {epochs} epochs, batch size {batch_size}", file=out)
     print(f"final loss {result['loss']:.4f}, {which} accuracy {result['accuracy']:.2%}", file=out)
     if plot is not None:
-        _plot(history, plot, dataset, model, X, y)
-        print(f"plot saved to {plot}", file=out)
+        print(f"plot saved to {_plot(history, plot, dataset, model, X, y)}", file=out)
     return result
 
 
@@ -360,4 +376,4 @@ def _plot(history, path, dataset, model, X, y):
         axes[0, 1].contourf(xx, yy, logits.argmax(axis=1).reshape(xx.shape), alpha=0.3, cmap="coolwarm")
         axes[0, 1].scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", s=12, edgecolors="k", linewidths=0.3)
         axes[0, 1].set(title="decision boundary")
-    fig.savefig(path, dpi=100)
+    return save_figure(fig, path)

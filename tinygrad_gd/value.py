@@ -291,7 +291,7 @@ class Value:
                 for slot in Value.__slots__[:-1]:  # not __weakref__
                     x = getattr(node, slot)
                     setattr(new, slot, tuple(memo[id(p)] for p in x) if slot == "parents" else
-                            x if slot == "grad_fn" else copy.deepcopy(x, memo))
+                            x if slot == "grad_fn" or x is _NO_PARAMS else copy.deepcopy(x, memo))
         return memo[id(self)]
 
     def __bool__(self):

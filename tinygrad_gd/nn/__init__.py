@@ -502,11 +502,12 @@ def load(module, path):
 # The rest of the package (after Module, which it builds on): PyTorch's names, all reachable as nn.<Name>.
 from . import functional  # noqa: E402, F401, I001
 from .activation import (  # noqa: E402, F401
-    ELU, GELU, Hardtanh, Identity, LeakyReLU, LogSoftmax, ReLU6, SiLU, Softmax, Softplus, Softsign,
+    CELU, ELU, GELU, PReLU, SELU, Hardsigmoid, Hardswish, Hardtanh, Identity, LeakyReLU, LogSoftmax, Mish, ReLU6,
+    SiLU, Softmax, Softplus, Softsign,
 )
 from .layers import (  # noqa: E402, F401
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Flatten, LayerNorm,
-    MaxPool2d, Unflatten,
+    AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Flatten,
+    GroupNorm, LayerNorm, MaxPool1d, MaxPool2d, Unflatten,
 )
 from . import init, utils  # noqa: E402, F401
 from .loss import (  # noqa: E402, F401

@@ -3,7 +3,9 @@
 Each calls its function in nn.functional; the settings are PyTorch's (LeakyReLU's negative_slope=0.01, ...).
 """
 
-from . import Module
+import numpy as np
+
+from . import Module, Parameter
 from . import functional as F
 
 
@@ -104,3 +106,45 @@ class Softmax(_WithDim):
 class LogSoftmax(_WithDim):
     def forward(self, input):  # noqa: A002
         return F.log_softmax(input, self.dim)
+
+
+class SELU(Module):
+    def forward(self, input):  # noqa: A002
+        return F.selu(input)
+
+
+class CELU(Module):
+    def __init__(self, alpha=1.0):
+        self.alpha = alpha
+
+    def forward(self, input):  # noqa: A002
+        return F.celu(input, self.alpha)
+
+
+class Mish(Module):
+    def forward(self, input):  # noqa: A002
+        return F.mish(input)
+
+
+class Hardsigmoid(Module):
+    def forward(self, input):  # noqa: A002
+        return F.hardsigmoid(input)
+
+
+class Hardswish(Module):
+    def forward(self, input):  # noqa: A002
+        return F.hardswish(input)
+
+
+class PReLU(Module):
+    """LeakyReLU whose negative slope is learned: one weight (init 0.25), or one per channel."""
+
+    def __init__(self, num_parameters=1, init=0.25):
+        self.num_parameters = num_parameters
+        self.weight = Parameter(np.full(num_parameters, float(init)), name="weight")
+
+    def forward(self, input):  # noqa: A002
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"

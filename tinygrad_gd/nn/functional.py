@@ -109,6 +109,60 @@ def softsign(input):  # noqa: A002
     return x / (1 + abs(x))
 
 
+def selu(input):  # noqa: A002
+    """scale·elu(x, α) with SELU's constants, which keep activations at mean 0 and variance 1 (Klambauer, 2017)."""
+    return 1.0507009873554804934193349852946 * elu(input, 1.6732632423543772848170429916717)
+
+
+def celu(input, alpha=1.0):  # noqa: A002
+    """x for x > 0, α(e^{x/α} − 1) elsewhere: ELU with a slope that is continuous at 0 for every α."""
+    x = _as_value(input)
+    positive = x.data > 0
+    return where(positive, x, alpha * ((where(positive, 0.0, x) / alpha).exp() - 1))
+
+
+def mish(input):  # noqa: A002
+    """x·tanh(softplus(x))."""
+    x = _as_value(input)
+    return x * softplus(x).tanh()
+
+
+def hardsigmoid(input):  # noqa: A002
+    """relu6(x + 3) / 6: a piecewise-linear sigmoid."""
+    return (_as_value(input) + 3).clip(0.0, 6.0) / 6
+
+
+def hardswish(input):  # noqa: A002
+    """x·relu6(x + 3)/6 (its slope is x/3 + ½ strictly between −3 and 3, 0 at −3 and 1 at 3, as PyTorch's)."""
+    x = _as_value(input)
+    return x * (x + 3).clip(0.0, 6.0) / 6
+
+
+def prelu(input, weight):  # noqa: A002
+    """x for x > 0, a·x elsewhere, with a learned slope a (one, or one per channel on axis 1)."""
+    x, weight = _as_value(input), _as_value(weight)
+    if weight.shape != (1,) and x.ndim > 1:
+        weight = weight.reshape(_channel_shape(x))
+    return where(x.data > 0, x, weight * x)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """Normalise each example over groups of channels: (N, C, ...) viewed as (N, G, C/G·...), then ·weight + bias."""
+    x = _as_value(input)
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: input of shape {x.shape} has channels that do not split into {num_groups} "
+                         f"groups")
+    groups = x.reshape(x.shape[0], num_groups, -1)
+    mean = groups.mean(axis=2, keepdims=True)
+    var = ((groups - mean) ** 2).mean(axis=2, keepdims=True)
+    out = ((groups - mean) / (var + eps).sqrt()).reshape(*x.shape)
+    if weight is not None:
+        out = out * _as_value(weight).reshape(_channel_shape(x))
+    if bias is not None:
+        out = out + _as_value(bias).reshape(_channel_shape(x))
+    return out
+
+
 # ---- layers without weights of their own ---------------------------------------------------------------------------
 def linear(input, weight, bias=None):  # noqa: A002
     """y = x Wᵀ + b, W of shape (out_features, in_features)."""
@@ -269,6 +323,30 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1):  # noqa:
     flat = cols.reshape(n, oh, ow, c, -1)
     first = np.equal(np.arange(flat.shape[-1]), flat.data.argmax(axis=-1)[..., None])
     return where(first, flat, 0.0).sum(axis=-1).transpose(0, 3, 1, 2)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1):  # noqa: A002
+    """max_pool2d on (N, C, L) as images of height 1."""
+    x = _as_value(input)
+    if x.ndim != 3:
+        raise ValueError(f"MaxPool1d expects input of shape (N, C, L), got {x.shape}")
+    (k,) = _ints(kernel_size, 1, "kernel_size")
+    s = k if stride is None else _ints(stride, 1, "stride")[0]
+    out = max_pool2d(x.reshape(x.shape[0], x.shape[1], 1, -1), (1, k), (1, s), (0, padding),
+                     (1, _ints(dilation, 1, "dilation")[0]))
+    return out.reshape(out.shape[0], out.shape[1], -1)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):  # noqa: A002
+    """avg_pool2d on (N, C, L) as images of height 1."""
+    x = _as_value(input)
+    if x.ndim != 3:
+        raise ValueError(f"AvgPool1d expects input of shape (N, C, L), got {x.shape}")
+    (k,) = _ints(kernel_size, 1, "kernel_size")
+    s = k if stride is None else _ints(stride, 1, "stride")[0]
+    out = avg_pool2d(x.reshape(x.shape[0], x.shape[1], 1, -1), (1, k), (1, s), (0, padding), ceil_mode,
+                     count_include_pad)
+    return out.reshape(out.shape[0], out.shape[1], -1)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,  # noqa: A002

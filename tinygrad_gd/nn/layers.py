@@ -104,6 +104,31 @@ class MaxPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
+class MaxPool1d(Module):
+    """MaxPool2d for (N, C, L) sequences."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        if return_indices or ceil_mode:
+            raise NotImplementedError("MaxPool1d: return_indices and ceil_mode are not supported")
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+
+
+class AvgPool1d(Module):
+    """AvgPool2d for (N, C, L) sequences."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        if ceil_mode:
+            raise NotImplementedError("AvgPool1d(ceil_mode=True) is not supported; pad the input instead")
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, False, self.count_include_pad)
+
+
 class AvgPool2d(Module):
     """The mean of each kernel-sized window (stride defaults to the kernel size)."""
 
@@ -204,6 +229,24 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    """Normalise each example over groups of channels (batch-size independent, unlike BatchNorm)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        self.num_groups, self.num_channels = _count(num_groups, "num_groups"), _count(num_channels, "num_channels")
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.eps, self.affine = eps, affine
+        self.weight = Parameter(np.ones(num_channels), name="weight") if affine else None
+        self.bias = Parameter(np.zeros(num_channels), name="bias") if affine else None
+
+    def forward(self, x):
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
 class Dropout(Module):
