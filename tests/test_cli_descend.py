@@ -241,3 +241,16 @@ def test_plot_without_a_suffix_reports_the_file_written(capsys, tmp_path):
 def test_plot_or_html_with_too_many_steps_is_refused_before_descending(capsys, tmp_path):
     code, out, err = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "1000000000", "--plot", str(tmp_path / "x.png"))
     assert code == 2 and out == "" and "keep every step to draw it" in err
+
+
+def test_plot_and_html_are_written_both_or_neither(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from tinygrad_gd import viz
+
+    def broken_page(*args, **kwargs):
+        raise OSError("the page could not be made")
+
+    monkeypatch.setattr(viz, "descent_html", broken_page)
+    code, _, err = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "3", "--plot", str(tmp_path / "p.png"),
+                       "--html", str(tmp_path / "d.html"))
+    assert code == 2 and "the page could not be made" in err and os.listdir(tmp_path) == []
