@@ -140,6 +140,21 @@ def test_fake_quantize_module_freezes_its_grid_in_eval_mode():
     assert fq.observer.max_val == 5.0
 
 
+def test_a_prepared_models_state_dict_carries_the_observed_ranges():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU(), nn.Linear(4, 2, rng=1))
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    calibrated = quant.calibrate(quant.prepare_qat(model, 4), X)
+    state = calibrated.state_dict()
+    assert state["0.input_quant.observer.min_val"] == calibrated.layers[0].input_quant.observer.min_val
+    assert state["2.input_quant.observer.max_val"] > 0  # the second layer saw ReLU outputs
+    fresh = quant.prepare_qat(nn.Sequential(nn.Linear(3, 4, rng=5), nn.ReLU(), nn.Linear(4, 2, rng=6)), 4)
+    fresh.load_state_dict(state)
+    fresh.eval()
+    with no_grad():
+        np.testing.assert_array_equal(fresh(Value(X)).data, calibrated(Value(X)).data)
+    np.testing.assert_array_equal(quant.convert(fresh)(X), quant.convert(calibrated)(X))
+
+
 def test_prepare_qat_shares_the_weights_and_the_gradient_goes_straight_through():
     model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU(), nn.Linear(4, 2, rng=1))
     model.layers[0].weight.data = np.linspace(-0.3, 0.6, 12).reshape(4, 3)  # the largest |w| is positive

@@ -69,21 +69,23 @@ def quant_range(bits, signed):
 
 
 # ---- observers: which grid fits the numbers seen -----------------------------------------------------------------
-class MinMaxObserver:
+class MinMaxObserver(Module):
     """Remembers the smallest and largest value seen and turns them into (scale, zero_point), as PyTorch's.
 
     Affine (activations, unsigned): the range [min(lo, 0), max(hi, 0)] is cut into quant_max − quant_min steps
     and z is the integer that 0.0 maps to, so zero (ReLU's output, the padding) is exact.
     Symmetric (weights, signed): s = max|x| / ((quant_max − quant_min) / 2) and z = 0, so w = s·q with no offset
-    and integer products need no zero-point correction.
+    and integer products need no zero-point correction. `min_val` and `max_val` are buffers, as in PyTorch: a
+    prepared model's `state_dict()` carries the ranges it has seen.
     """
 
     def __init__(self, bits=8, symmetric=False):
         self.bits, self.symmetric = bits, symmetric
         self.quant_min, self.quant_max = quant_range(bits, signed=symmetric)
-        self.min_val, self.max_val = math.inf, -math.inf
+        self.register_buffer("min_val", np.array(math.inf))  # fresh arrays: each observer's own numbers
+        self.register_buffer("max_val", np.array(-math.inf))
 
-    def __call__(self, x):
+    def forward(self, x):
         """Observe x (a Value or array); returns it unchanged."""
         data = np.asarray(x)
         if data.size:
@@ -91,13 +93,14 @@ class MinMaxObserver:
         return x
 
     def _update(self, low, high):
-        self.min_val, self.max_val = min(self.min_val, low), max(self.max_val, high)
+        self.min_val, self.max_val = np.array(min(float(self.min_val), low)), np.array(max(float(self.max_val), high))
 
     def calculate_qparams(self):
         """(scale, zero_point) for what was seen; (1.0, z) before anything was, as PyTorch."""
-        if self.min_val > self.max_val:
+        low, high = float(self.min_val), float(self.max_val)
+        if low > high:
             return 1.0, 0 if self.symmetric else self.quant_min
-        low, high = min(self.min_val, 0.0), max(self.max_val, 0.0)
+        low, high = min(low, 0.0), max(high, 0.0)
         eps = float(np.finfo(np.float32).eps)  # PyTorch's floor on the scale: an all-zero tensor still works
         if self.symmetric:
             return max(max(-low, high) / ((self.quant_max - self.quant_min) / 2), eps), 0
@@ -105,8 +108,8 @@ class MinMaxObserver:
         zero_point = self.quant_min - round(low / scale)
         return scale, int(min(max(zero_point, self.quant_min), self.quant_max))
 
-    def __repr__(self):
-        return f"{type(self).__name__}(bits={self.bits}, min_val={self.min_val:.4g}, max_val={self.max_val:.4g})"
+    def extra_repr(self):
+        return f"bits={self.bits}, min_val={float(self.min_val):.4g}, max_val={float(self.max_val):.4g}"
 
 
 class MovingAverageMinMaxObserver(MinMaxObserver):
@@ -123,12 +126,10 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
         self.averaging_constant = averaging_constant
 
     def _update(self, low, high):
-        if self.min_val > self.max_val:
-            self.min_val, self.max_val = low, high
-        else:
-            c = self.averaging_constant
-            self.min_val += c * (low - self.min_val)
-            self.max_val += c * (high - self.max_val)
+        old_low, old_high, c = float(self.min_val), float(self.max_val), self.averaging_constant
+        if old_low <= old_high:  # after the first batch: move a fraction c of the way
+            low, high = old_low + c * (low - old_low), old_high + c * (high - old_high)
+        self.min_val, self.max_val = np.array(low), np.array(high)
 
 
 OBSERVERS = {"minmax": MinMaxObserver, "moving_average": MovingAverageMinMaxObserver}
@@ -153,9 +154,6 @@ class FakeQuantize(Module):
             self.observer(x)
         scale, zero_point = self.qparams()
         return fake_quantize(x, scale, zero_point, self.observer.quant_min, self.observer.quant_max)
-
-    def extra_repr(self):
-        return repr(self.observer)
 
 
 def _weight_qparams(weight, bits):
