@@ -254,3 +254,50 @@ def test_plot_and_html_are_written_both_or_neither(capsys, tmp_path, monkeypatch
     code, _, err = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "3", "--plot", str(tmp_path / "p.png"),
                        "--html", str(tmp_path / "d.html"))
     assert code == 2 and "the page could not be made" in err and os.listdir(tmp_path) == []
+
+
+# ---- curvature (issue 10): the engine's own second derivative --------------------------------------------------
+def test_show_curvature_prints_f2_and_the_critical_rate(capsys):
+    _, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "2", "--show-curvature")
+    lines = out.splitlines()
+    assert lines[1].split() == ["step", "w", "loss", "grad", "w", "f''", "2/f''"]
+    assert lines[2].split() == ["0", "5", "9", "6", "2", "1"]
+    assert max(len(line) for line in lines[:-1]) <= 80  # the table fits a terminal; the verdict is prose
+
+
+def test_show_curvature_for_several_variables_is_lambda_max(capsys):
+    _, out, _ = run(capsys, "(x - 1) ** 2 + 10 * (y + 2) ** 2 + x * y", "x=0", "y=0", "--steps", "1",
+                    "--lr", "0.01", "--show-curvature")
+    header, first = out.splitlines()[1].split(), out.splitlines()[2].split()
+    assert header[-2:] == ["λmax", "2/λmax"]
+    expected = np.linalg.eigvalsh([[2.0, 1.0], [1.0, 20.0]]).max()
+    assert float(first[-2]) == pytest.approx(expected, rel=1e-3) and float(first[-1]) == pytest.approx(2 / expected,
+                                                                                                        rel=1e-3)
+
+
+def test_verdict_names_the_critical_rate_from_the_engines_curvature(capsys):
+    _, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--lr", "1.1")
+    assert "f'' = 2 at the start, so plain descent is stable only for lr < 2/f'' = 1" in out.splitlines()[-1]
+    _, out, _ = run(capsys, "3 * (w - 2) ** 2", "w=5", "--lr", "0.3")  # f'' = 6: stable below 1/3
+    assert out.splitlines()[-1].startswith("oscillated") and "lr < 2/f'' = 0.333" in out
+
+
+def test_newton_lands_on_the_minimum_in_one_step(capsys):
+    _, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--optimizer", "newton", "--steps", "3")
+    lines = out.splitlines()
+    assert lines[0] == "newton on (w - 2) ** 2 with lr 1"
+    assert lines[3].split()[:3] == ["1", "2", "0"] and lines[-1].startswith("converged")
+
+
+def test_newton_on_a_non_convex_function_finds_the_maximum(capsys):
+    records = descend("w ** 4 - 2 * w ** 2", {"w": 0.3}, "newton", lr=1.0, steps=6)
+    assert abs(records[-1].values["w"]) < 1e-12 and records[-1].curvature == pytest.approx(-4)
+    assert verdict(records).kind == "maximum"
+    assert verdict(descend("w ** 4 - 2 * w ** 2", {"w": 0.3}, "sgd", lr=0.05, steps=60)).kind == "converged"
+
+
+def test_newton_refuses_what_it_cannot_do(capsys):
+    with pytest.raises(ValueError, match="newton has no momentum"):
+        descend("(w - 2) ** 2", {"w": 5.0}, "newton", lr=1.0, momentum=0.9)
+    code, _, err = run(capsys, "(w - 2) ** 2", "w=5", "--optimizer", "newton", "--html", "page.html")
+    assert code != 0 and "--html" in err

@@ -680,3 +680,55 @@ def test_a_real_ctrl_c_never_splits_a_step():
     finally:
         signal.signal(signal.SIGALRM, previous)
     assert split == []
+
+
+# ---- Newton: the hiker is handed the curvature (issue 10) ------------------------------------------------------
+def _newton_closure(opt, f, params):
+    from tinygrad_gd.autograd import hessian
+
+    def closure():
+        opt.zero_grad()
+        loss = f(*params)
+        loss.backward()
+        point = np.concatenate([np.ravel(p.data) for p in params])
+        return loss, hessian(lambda v: f(*[v[i] for i in range(len(params))]), point)
+    return closure
+
+
+def test_newton_takes_one_step_to_a_quadratics_minimum_whatever_its_scaling():
+    from tinygrad_gd.optim import Newton
+
+    x, y = Value(0.0, requires_grad=True), Value(0.0, requires_grad=True)
+    opt = Newton([x, y])
+    f = lambda x, y: (x - 1) ** 2 + 1000 * (y + 2) ** 2 + x * y  # noqa: E731
+    loss = opt.step(_newton_closure(opt, f, [x, y]))
+    assert loss.item() == 4001.0  # the loss before the step
+    # the minimum solves [[2, 1], [1, 2000]] (x, y) = (2, -4000)
+    np.testing.assert_allclose([x.item(), y.item()], np.linalg.solve([[2, 1], [1, 2000]], [2, -4000]), rtol=1e-12)
+
+
+def test_newton_half_step_and_damping_follow_the_formula():
+    from tinygrad_gd.optim import Newton, newton_update
+
+    np.testing.assert_allclose(newton_update(np.array([6.0]), np.array([[2.0]]), lr=0.5, damping=1.0), [1.0])
+    w = Value(5.0, requires_grad=True)
+    opt = Newton([w], lr=0.5)
+    opt.step(_newton_closure(opt, lambda w: (w - 2) ** 2, [w]))
+    assert w.item() == 3.5  # halfway to 2
+
+
+def test_newton_refuses_without_curvature_and_a_singular_hessian_changes_nothing():
+    from tinygrad_gd.optim import Newton
+
+    w = Value([1.0, 2.0], requires_grad=True)
+    opt = Newton([w])
+    with pytest.raises(ValueError, match="needs a closure"):
+        opt.step()
+    (w * w).sum().backward()
+    with pytest.raises(ValueError, match="singular"):
+        opt.step(lambda: (None, np.zeros((2, 2))))
+    with pytest.raises(ValueError, match=r"16 entries, but 2 parameter entries need 2×2"):
+        opt.step(lambda: (None, np.eye(4)))
+    with pytest.raises(ValueError, match="Invalid damping"):
+        Newton([w], damping=-1)
+    assert w.tolist() == [1.0, 2.0]

@@ -76,3 +76,70 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     except AssertionError as error:
         raise AssertionError(str(error).replace("gradcheck failed", "gradgradcheck failed (second derivatives: "
                                                 "the gradient of v · ∂(u · fn)/∂x)", 1)) from None
+
+
+def _leaf(x):
+    """A fresh float leaf that requires grad, holding x's numbers: the functional helpers never touch x's .grad."""
+    return Value(np.array(getattr(x, "data", x), dtype=np.float64), requires_grad=True)
+
+
+def hvp(f, x, v):
+    """The Hessian of `f` at `x` times the vector `v`, by differentiating the gradient once more.
+
+    H·v = ∂/∂x (∇f(x) · v): one backward with `create_graph=True` records ∇f(x) as a graph, a second one
+    differentiates its dot product with v. It costs two backward passes, never the whole Hessian. As
+    `torch.autograd.functional.hvp`, returns `(f(x), H·v)`.
+
+    >>> value, hv = hvp(lambda w: (w - 2) ** 2, 5.0, 1.0)
+    >>> value.item(), hv.item()
+    (9.0, 2.0)
+    """
+    x = _leaf(x)
+    out = f(x)
+    (slope,) = grad(out, x, create_graph=True)
+    v = np.asarray(getattr(v, "data", v), dtype=np.float64)
+    if np.shape(v) != x.shape:
+        raise ValueError(f"hvp: v has shape {np.shape(v)} but x has shape {x.shape}")
+    if not slope.requires_grad:  # the slope does not depend on x: f is linear, its curvature 0
+        return out.detach(), Value(np.zeros(x.shape))
+    (hv,) = grad((slope * v).sum(), x, allow_unused=True)
+    return out.detach(), Value(np.zeros(x.shape)) if hv is None else hv
+
+
+def hessian(f, x):
+    """The matrix of second derivatives ∂²f/∂xᵢ∂xⱼ at x, one hvp per entry of x (so: small inputs only).
+
+    Returns a Value of shape x.shape + x.shape (a 0-d Value, f'', for a single number).
+
+    >>> hessian(lambda v: v[0] ** 2 + 10 * v[1] ** 2 + v[0] * v[1], [1.0, 2.0]).tolist()
+    [[2.0, 1.0], [1.0, 20.0]]
+    """
+    x = _leaf(x)
+    columns = [hvp(f, x, np.eye(x.size)[i].reshape(x.shape))[1].data for i in range(x.size)]
+    return Value(np.stack(columns, axis=-1).reshape(x.shape + x.shape) if x.ndim else columns[0])
+
+
+def largest_curvature(f, x, iterations=200, tol=1e-12, seed=0):
+    """λmax, the Hessian's eigenvalue of largest size at x, and its direction, by power iteration on hvp.
+
+    Multiply a random vector by H again and again, normalising each time: the component along the steepest
+    direction grows fastest and takes over, and v·Hv tends to its curvature. Only Hessian-vector products are
+    needed, so it works where the whole Hessian would not fit. Descent is stable for lr < 2/λmax.
+
+    >>> curvature, direction = largest_curvature(lambda v: v[0] ** 2 + 10 * v[1] ** 2, [-4.5, 1.5])
+    >>> round(curvature, 9), np.round(np.abs(direction), 6).tolist()
+    (20.0, [0.0, 1.0])
+    """
+    x = _leaf(x)
+    v = np.random.default_rng(seed).normal(size=x.shape)
+    v, curvature = v / np.linalg.norm(v), 0.0
+    for _ in range(iterations):
+        hv = hvp(f, x, v)[1].data
+        previous, curvature = curvature, float(np.sum(v * hv))
+        norm = np.linalg.norm(hv)
+        if norm == 0:
+            return 0.0, v  # H·v = 0: no curvature in any direction the iteration can see
+        v = hv / norm
+        if abs(curvature - previous) <= tol * max(1.0, abs(curvature)):
+            break
+    return curvature, v

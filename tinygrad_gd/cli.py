@@ -41,12 +41,16 @@ def add_descend_parser(commands):
     descend.add_argument("expression", help='the loss, e.g. "(w - 2) ** 2" (quote it)')
     descend.add_argument("start", nargs="*", metavar="NAME=VALUE",
                          help="starting values, e.g. w=5 (a variable left out starts at a random point, see --seed)")
-    descend.add_argument("--lr", type=_learning_rates, default=[0.1],
-                         help="learning rate (default 0.1); several, comma-separated (0.1,0.5,0.9,1.1), compare them")
+    descend.add_argument("--lr", type=_learning_rates,
+                         help="learning rate (default 0.1; 1, the full step, for newton); several, comma-separated "
+                              "(0.1,0.5,0.9,1.1), compare them")
     descend.add_argument("--steps", type=int, default=20, help="number of steps (default 20)")
-    descend.add_argument("--optimizer", choices=list(BY_NAME), default="sgd")
+    descend.add_argument("--optimizer", choices=[*BY_NAME, "newton"], default="sgd",
+                         help="the hiker (newton divides each slope by the curvature the map computes)")
     descend.add_argument("--momentum", type=float, help="momentum for momentum/nesterov (default 0.9), sgd, rmsprop")
     descend.add_argument("--show-state", action="store_true", help="show what the optimizer carries per step")
+    descend.add_argument("--show-curvature", action="store_true",
+                         help="show f'' (λmax for several variables) per step and the critical learning rate 2/f''")
     descend.add_argument("--seed", type=_seed, help="seed for the random starting values")
     descend.add_argument("--plot", metavar="FILE.png", help="save the loss curve and the path (needs matplotlib)")
     descend.add_argument("--html", metavar="OUT.html",
@@ -66,6 +70,10 @@ def run_descend(args, out=None):
     out = out or sys.stdout
     if args.steps < 1:
         raise ValueError(f"Invalid steps: {args.steps} (at least 1)")
+    if args.lr is None:
+        args.lr = [1.0 if args.optimizer == "newton" else 0.1]
+    if args.html and args.optimizer == "newton":
+        raise ValueError("--html replays plain optimizer steps; newton's step needs the curvature: leave out --html")
     if args.plot and len(args.lr) > 1:
         raise ValueError(f"--plot draws one learning rate, not {len(args.lr)}: give one --lr (or use --html)")
     if args.plot:
@@ -81,11 +89,11 @@ def run_descend(args, out=None):
     runs = []
     for lr in args.lr:
         rows = descent_steps(expression, parse_assignments(args.start), args.optimizer, lr, args.steps,
-                             args.momentum, args.seed)
+                             args.momentum, args.seed, curvature=args.show_curvature)
         print(f"{args.optimizer} on {expression.source} with lr {lr:g}", file=out)
         summary, records = Summary(), []  # rows are printed as they come; only the verdict's summary is kept
         keep = records.append if args.plot or args.html else lambda record: None
-        for line in format_rows((keep(r) or summary.add(r) for r in rows), args.show_state):
+        for line in format_rows((keep(r) or summary.add(r) for r in rows), args.show_state, args.show_curvature):
             print(line, file=out)
         print(summary.verdict().message, file=out)
         runs.append((lr, records, summary))

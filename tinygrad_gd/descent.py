@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import optim
+from . import autograd, optim
 from .atomic import write_file
 from .expr import Expression, ExpressionError, parse
 from .value import Value
@@ -28,6 +28,8 @@ class Step:
 
     `state` maps each variable to the optimizer's state after the step taken from this point (PyTorch's keys,
     plus `update`, the distance moved); the last row's point is where the descent stopped, so its state is empty.
+    `curvature` is the engine's own second derivative there: f'' for one variable, else λmax, the Hessian's
+    largest eigenvalue. Plain descent is stable near this point only for lr < 2/curvature.
     """
 
     step: int
@@ -35,19 +37,24 @@ class Step:
     loss: float
     grads: dict
     state: dict = field(default_factory=dict)
+    curvature: float = field(default=math.nan, compare=False)
 
 
-def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None):
+def descend(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None, curvature=False):
     """Minimise `expression` from `start` ({name: number}) for `steps` steps; return steps + 1 Step records.
+
+    `optimizer` is a name of optim.BY_NAME, or "newton" (optim.Newton, handed the Hessian the map computes).
+    Each record's `curvature` is filled at the first and last point (for the verdict), or with `curvature=True`
+    at every point: second derivatives cost more than the slope, two backward passes per variable.
 
     Variables missing from `start` begin at a random point drawn from N(0, 1) with `seed`. The run stops early,
     after recording it, once the loss is no longer a finite number. For long runs use `descent_steps`, which
     yields the same records one at a time and keeps none of them.
     """
-    return list(descent_steps(expression, start, optimizer, lr, steps, momentum, seed))
+    return list(descent_steps(expression, start, optimizer, lr, steps, momentum, seed, curvature))
 
 
-def descent_steps(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None):
+def descent_steps(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum=None, seed=None, curvature=False):
     """`descend`, one Step at a time: a generator whose memory stays the same however many steps it takes.
 
     The arguments are checked when it is called, before the first step is asked for.
@@ -62,34 +69,67 @@ def descent_steps(expression, start, optimizer="sgd", lr=0.1, steps=20, momentum
               for name in expression.variables}
     if not params:
         raise ExpressionError(f"{expression.source!r} has no variables to descend on")
-    hiker = optim.make_optimizer(optimizer, list(params.values()), lr, momentum)
-    return _steps(steps, expression, params, hiker)
+    if optimizer == "newton":  # not in optim.BY_NAME: its step needs the curvature, which `train` does not compute
+        if momentum is not None:
+            raise ValueError("Invalid momentum: newton has no momentum setting")
+        hiker = optim.Newton(list(params.values()), lr=lr)
+    else:
+        hiker = optim.make_optimizer(optimizer, list(params.values()), lr, momentum)
+    return _steps(steps, expression, params, hiker, curvature)
 
 
-def _steps(steps, expression, params, hiker):
+def _steps(steps, expression, params, hiker, curvature):
     for k in range(steps + 1):
         # an overflow, a log(-1) or a 1/0 is reported by verdict(), not by warnings; the errstate is left before
         # each yield, so the caller's own arithmetic keeps its warnings
         with np.errstate(all="ignore"):
-            record, done = _take_step(k, steps, expression, params, hiker)
+            record, done = _take_step(k, steps, expression, params, hiker, curvature)
         yield record
         if done:
             return
 
 
-def _take_step(k, steps, expression, params, hiker):
+def _take_step(k, steps, expression, params, hiker, curvature):
     """Score the point, let backprop fill the slopes, let the hiker step; return the record and whether it ends."""
     hiker.zero_grad()
     loss = expression(**params)
     loss.backward()
+    done, newton = k == steps or not math.isfinite(loss.item()), isinstance(hiker, optim.Newton)
+    hessian = _hessian(expression, params) if curvature or newton or k == 0 or done else None
     record = Step(k, {n: p.item() for n, p in params.items()}, float(loss.item()),
-                  {n: float(p.grad) for n, p in params.items()})
-    if k == steps or not math.isfinite(record.loss):
+                  {n: float(p.grad) for n, p in params.items()},
+                  curvature=math.nan if hessian is None else _largest_eigenvalue(hessian))
+    if done:
         return record, True
-    hiker.step()
+    if newton:
+        hiker.step(lambda: (loss, hessian))  # the map computed the curvature; the hiker only reads it
+    else:
+        hiker.step()
     record.state = {n: {**_plain(hiker.state.get(p, {})), "update": record.values[n] - p.item()}
                     for n, p in params.items()}
     return record, False
+
+
+def _hessian(expression, params):
+    """The (n, n) matrix of second derivatives at the current point, by the map run twice (autograd.hessian)."""
+    names = list(params)
+    point = [p.item() for p in params.values()]
+    return autograd.hessian(lambda v: expression(**{n: v[i] for i, n in enumerate(names)}), point).data.reshape(
+        len(names), len(names))
+
+
+def _largest_eigenvalue(hessian):
+    """f'' for one variable; for several, the curvature along the steepest direction (H is symmetric)."""
+    return float(np.linalg.eigvalsh(hessian).max()) if np.all(np.isfinite(hessian)) else math.nan
+
+
+def _critical(first):
+    """What the engine's second derivative says about the learning rate, where it has one to say."""
+    c = first.curvature
+    if not (math.isfinite(c) and c > 0):
+        return ""
+    what = "f''" if len(first.values) == 1 else "λmax"
+    return f" ({what} = {c:.3g} at the start, so plain descent is stable only for lr < 2/{what} = {2 / c:.3g})"
 
 
 def _norm(grads):
@@ -102,7 +142,7 @@ def _plain(state):
 
 @dataclass
 class Verdict:
-    kind: str  # "converged", "oscillated", "diverged", "still descending", "undefined", "flat" or "stuck"
+    kind: str  # "converged", "oscillated", "diverged", "still descending", "undefined", "flat", "stuck", "maximum"
     message: str
 
 
@@ -149,6 +189,8 @@ def verdict(records):
     number at the starting point, e.g. log of a negative number), "flat" (the slope is 0 where the hiker
     starts, so it never moves: a minimum, a saddle or a flat stretch such as relu below 0) and "stuck" (the
     slope is not 0, but the loss does not move: a learning rate of 0, or steps too small to change a number).
+    A fourth is the engine's own second derivative speaking: "maximum" (the slope went to 0 where the loss
+    curves down, which is where Newton's method heads on a non-convex function).
     `records` is a list of Steps, or any iterable of them (see Summary for a run too long to keep).
     """
     summary = Summary()
@@ -174,10 +216,18 @@ def _verdict(summary):
                                        f"at step {before.step} was not finite ({_slopes(before)}): the formula is "
                                        f"infinitely steep there, so any step from it is infinite")
         return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} "
-                                   f"(from {first:.6g} at step 0): learning rate too large")
+                                   f"(from {first:.6g} at step 0): learning rate too large{_critical(first_record)}")
+    start_slope = _norm(first_record.grads)
+    if last_record.curvature < 0 and 0 < start_slope and _norm(last_record.grads) <= max(start_slope / 50, 1e-8):
+        what = "f''" if len(last_record.values) == 1 else "λmax"
+        return Verdict("maximum", f"maximum: the slope is {_norm(last_record.grads):.3g} at {where} but the loss "
+                                  f"curves down there ({what} = {last_record.curvature:.3g} < 0): a top, not a "
+                                  f"valley (loss {first:.6g} -> {last:.6g}). Newton seeks where the slope is 0; "
+                                  f"descent would go downhill")
     if last > first:
         return Verdict("diverged", f"diverged: the loss grew from {first:.6g} to {last:.6g} in {n} steps, ending at "
-                                   f"{where}: learning rate too large (each step overshoots by more than it gains)")
+                                   f"{where}: learning rate too large (each step overshoots by more than it gains)"
+                                   f"{_critical(first_record)}")
     slope = [_norm(r.grads) for r in (first_record, last_record)]
     if slope[0] == 0:
         return Verdict("flat", f"flat: the slope is 0 at the starting point {start}, so the hiker never moves (a "
@@ -193,7 +243,8 @@ def _verdict(summary):
         trend = (f"converging (loss {first:.6g} -> {last:.6g}), now at {where}" if last < 0.99 * first
                  else f"without getting closer, loss stuck near {last:.6g}")
         return Verdict("oscillated", f"oscillated: the slope changed sign in {flips} of {n} steps, overshooting "
-                                     f"the minimum back and forth, {trend}; a smaller learning rate goes straight")
+                                     f"the minimum back and forth, {trend}; a smaller learning rate goes straight"
+                                     f"{_critical(first_record)}")
     gain = first - last
     if gain > 0 and (slope[1] <= slope[0] / 50 or slope[1] < 1e-8):  # the ground has flattened 50-fold
         close = next((step for step, loss in summary.lows if loss - last <= 0.01 * gain), n)
@@ -213,25 +264,23 @@ STATE_LABELS = {"momentum_buffer": "buf", "exp_avg": "m", "exp_avg_sq": "v", "ma
                 "square_avg": "sq_avg", "grad_avg": "g_avg", "sum": "sum", "update": "moved"}
 
 
-def format_table(records, show_state=False):
-    """The record as a text table: step, each variable, loss, each slope (and, if asked, the hiker's state).
+def format_table(records, show_state=False, show_curvature=False):
+    """The record as a text table: step, each variable, loss, each slope (and, if asked, the hiker's state, and
+    the curvature with its critical learning rate 2/f'': plain descent near that point is stable below it).
 
     With `show_state`, `moved` is the distance the variable moved in that step: for Adam, the bias-corrected step
     lr·m̂/(√v̂ + ε), where m̂ = m/(1 − β₁ᵗ) and v̂ = v/(1 − β₂ᵗ) come from the m and v shown beside it.
     """
     names = list(records[0].values)
     keys = [k for k in STATE_LABELS if show_state and k in records[0].state.get(names[0], {})]
-    header = ["step", *names, "loss", *[f"grad {n}" for n in names],
-              *[f"{STATE_LABELS[k]} {n}" for n in names for k in keys]]
-    rows = [[str(r.step), *[f"{r.values[n]:.6g}" for n in names], f"{r.loss:.6g}",
-             *[f"{r.grads[n]:.6g}" for n in names],
-             *[f"{r.state[n][k]:.6g}" if r.state else "" for n in names for k in keys]] for r in records]
+    header = _header(names, keys, show_curvature)
+    rows = [_cells(r, names, keys, show_curvature) for r in records]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
                      for row in [header, *rows])
 
 
-def format_rows(records, show_state=False):
+def format_rows(records, show_state=False, show_curvature=False):
     """`format_table` one line at a time (the header first), for a descent too long to hold or to wait for.
 
     Columns have a fixed width of 12, enough for any number printed with 6 significant digits (-1.23457e+06).
@@ -241,11 +290,21 @@ def format_rows(records, show_state=False):
         if names is None:
             names = list(r.values)
             keys = [k for k in STATE_LABELS if show_state and k in r.state.get(names[0], {})]
-            yield _line(["step", *names, "loss", *[f"grad {n}" for n in names],
-                         *[f"{STATE_LABELS[k]} {n}" for n in names for k in keys]])
-        yield _line([str(r.step), *[f"{r.values[n]:.6g}" for n in names], f"{r.loss:.6g}",
-                     *[f"{r.grads[n]:.6g}" for n in names],
-                     *[f"{r.state[n][k]:.6g}" if r.state else "" for n in names for k in keys]])
+            yield _line(_header(names, keys, show_curvature))
+        yield _line(_cells(r, names, keys, show_curvature))
+
+
+def _header(names, keys, show_curvature):
+    what = "f''" if len(names) == 1 else "λmax"
+    return ["step", *names, "loss", *[f"grad {n}" for n in names],
+            *[f"{STATE_LABELS[k]} {n}" for n in names for k in keys], *([what, f"2/{what}"] if show_curvature else [])]
+
+
+def _cells(r, names, keys, show_curvature):
+    critical = f"{2 / r.curvature:.4g}" if r.curvature > 0 else "none"  # no valley there: no stable limit to give
+    return [str(r.step), *[f"{r.values[n]:.6g}" for n in names], f"{r.loss:.6g}", *[f"{r.grads[n]:.6g}" for n in names],
+            *[f"{r.state[n][k]:.6g}" if r.state else "" for n in names for k in keys],
+            *([f"{r.curvature:.4g}", critical] if show_curvature else [])]
 
 
 def _line(cells):

@@ -578,6 +578,60 @@ class Adadelta(Optimizer):
 
 # ---- learning-rate schedulers -------------------------------------------------------------------------------------
 # The hikers a learner names on the command line (`descend`, `train`): a class and the settings that make it so.
+# ---- Newton's method: the hiker that is handed the curvature ------------------------------------------------------
+def newton_update(grad, hessian, *, lr, damping):
+    """One Newton step for all parameters as one flat vector: returns the amount to subtract, γ(H + λI)⁻¹g."""
+    try:
+        return lr * np.linalg.solve(hessian + damping * np.eye(len(grad)), grad)
+    except np.linalg.LinAlgError:
+        raise ValueError("Newton step: the Hessian (plus damping) is singular, so the step is undefined (a flat "
+                         "direction); add damping, e.g. Newton(params, damping=1e-3); no parameter was "
+                         "changed") from None
+
+
+class Newton(Optimizer):
+    """Newton's method: divide the slope by the curvature, so the function itself says how far to step.
+
+        g ← ∇f(θ), H ← ∇²f(θ)      (every parameter's entries flattened into one vector θ, in order)
+        θ ← θ − γ (H + λI)⁻¹ g     (γ = lr, 1 for the full Newton step; λ = damping)
+
+    The hiker still computes no derivative: `step(closure)` calls your closure, which runs the map (it fills
+    `.grad`, e.g. by `loss.backward()`) and returns `(loss, hessian)`, the Hessian as a (n, n) array or, for
+    one number, f'' (tinygrad_gd.autograd.hessian computes it). On (w − 2)² one step from anywhere lands on
+    w = 2: the curvature 2 turns the slope 2(w − 2) into exactly the distance w − 2. Newton seeks a point where
+    the slope is 0, so where f curves down (H < 0) it climbs towards a maximum.
+    """
+
+    def __init__(self, params, lr=1.0, damping=0.0):
+        super().__init__(params, dict(lr=lr, damping=damping))
+        if len(self.param_groups) != 1:
+            raise ValueError("Newton takes one parameter group: its step couples every parameter through H")
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check(group, "damping", lambda v: v >= 0, "damping value")
+
+    def step(self, closure=None):
+        if closure is None:
+            raise ValueError("Newton.step needs a closure that runs backward and returns (loss, hessian): the "
+                             "hiker reads the curvature, it never computes it")
+        loss, hessian = closure()
+        params = [p for p in self.param_groups[0]["params"] if p.requires_grad]
+        grads = [np.zeros(p.shape) if p.grad is None else np.asarray(p.grad.data, dtype=np.float64) for p in params]
+        flat = np.concatenate([g.ravel() for g in grads])
+        hessian = np.asarray(getattr(hessian, "data", hessian), dtype=np.float64)
+        if hessian.size != flat.size ** 2:
+            raise ValueError(f"Newton step: the Hessian has {hessian.size} entries, but {flat.size} parameter "
+                             f"entries need {flat.size}×{flat.size}; no parameter was changed")
+        hyper = {key: self.param_groups[0][key] for key in self.defaults}
+        step = newton_update(flat, hessian.reshape(flat.size, flat.size), **hyper)
+        offsets = np.cumsum([0] + [p.size for p in params])
+        writes = [_write_step(p, step[a:b].reshape(p.shape), f"parameter {i}")
+                  for i, (p, a, b) in enumerate(zip(params, offsets[:-1], offsets[1:], strict=True))]
+        commit([*writes, *[(setattr, p, "version", p.version + 1) for p in params]])
+        return loss
+
+
 BY_NAME = {
     "sgd": (SGD, {}), "momentum": (SGD, {"momentum": 0.9}), "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
     "adam": (Adam, {}), "adamw": (AdamW, {}), "rmsprop": (RMSprop, {}), "adagrad": (Adagrad, {}),
