@@ -444,3 +444,36 @@ def test_a_shared_input_is_drawn_again_beyond_three_uses_and_pages_are_capped(tm
     capped = viz.backprop_html(x, tmp_path / "capped.html", max_frames=10).read_text()
     frames = re.findall(r'\{"c":"(.*?)"', capped)
     assert len(frames) == 11 and frames[-1].startswith("the last 293 steps of the walk")
+
+
+def _mlp_loss(sizes, batch=4):
+    from tinygrad_gd import nn
+
+    model = nn.MLP(sizes)
+    x = Value(np.random.default_rng(0).normal(size=(batch, sizes[0])))
+    loss = ((model(x) - Value(np.zeros((batch, sizes[-1])))) ** 2).mean()
+    loss.backward()
+    return model, loss
+
+
+def test_a_big_model_graph_collapses_each_layer_into_one_box_and_a_small_one_does_not():
+    sizes = [784] + [16] * 11 + [10]  # 12 Linear layers on 4 samples: 76 Graphviz nodes drawn one by one
+    model, loss = _mlp_loss(sizes)
+    full = viz.to_dot(loss, model=model, collapse_modules=False).source
+    source = viz.to_dot(loss, model=model).source  # automatic: above COLLAPSE_AT nodes
+    nodes = lambda s: re.findall(r"^\t+(?!graph |node |edge )(\S+) \[", s, re.M)  # noqa: E731
+    assert len(nodes(full)) > viz.dot.COLLAPSE_AT >= len(nodes(source))
+    boxes = re.findall(r'^\t(m\d+) \[label="(.*?)"', source, re.M)
+    linears = [name for name, m in model.named_modules() if type(m).__name__ == "Linear"]
+    assert [label.split(" | ")[0] for _, label in boxes] == \
+        [f"{n}: Linear({a}→{b})" for n, a, b in zip(linears, sizes[:-1], sizes[1:], strict=True)]
+    assert boxes[0][1] == "0: Linear(784→16) | 0.weight (16, 784) | 0.bias (16,) | out (4, 16)"
+    assert "subgraph cluster" not in source and "weight | data" not in source  # no weight drawn on its own
+    for box, _ in boxes:  # one edge in (the layer's input), one out (into the relu or the loss's "-")
+        assert len(re.findall(rf"^\t\S+ -> {box}\b", source, re.M)) == 1
+        assert re.findall(rf"^\t{box} -> (\S+)", source, re.M)[0].endswith("_op")
+    svg = viz.to_svg(viz.to_dot(loss, model=model))  # still a graph the in-process Graphviz lays out
+    assert svg.count('class="node"') == len(nodes(source)) and "0: Linear(784→16)" in svg
+    small_model, small = _mlp_loss([2, 8, 8, 1])
+    assert "subgraph cluster" in viz.to_dot(small, model=small_model).source  # 24 nodes: boxes around layers
+    assert "Linear(2→8)" in viz.to_dot(small, model=small_model, collapse_modules=True).source

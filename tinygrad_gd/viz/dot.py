@@ -10,6 +10,7 @@ import numpy as np
 from ..backprop import topological_order
 
 MAX_NODES = 100  # beyond this a picture stops being readable: draw the nodes nearest the root and say so
+COLLAPSE_AT = 60  # a model's picture with more Graphviz nodes than this draws each layer as one box (pytorchviz #71)
 _FILL = {"parameter": "#d8f0d8", "constant": "#eeeeee", "value": "#ffffff"}
 _HOT, _FLOW, _PENDING = "#ffd6cc", "#d62728", "#e6850e"
 # The in-process Graphviz has no HTML-like labels (it lacks expat: they silently show the node id), so labels are
@@ -90,13 +91,16 @@ def _fields(node, show_data, qualname):
 
 
 def _build(root, order, grad_text, *, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NODES,
-           hot=None, pending=(), flow=(), labels=None, layout=False, qualnames=None, clusters=(), texts=None):
+           hot=None, pending=(), flow=(), labels=None, layout=False, qualnames=None, clusters=(), texts=None,
+           collapsed=()):
     """The Digraph of `order` (parents first): each drawn Value's grad field is `grad_text[id]` ("grad ?" when
     missing); `hot` is highlighted, ids in `pending` are drawn as partly known, edges (by `edge_id`) in `flow`
     carry the gradient backward (red, arrow toward the input) and `labels` maps edge ids to their text.
     With `layout`, every edge gets both arrowheads and the page's script decides which shows (one layout for all
     frames). `qualnames` maps ids to module-qualified names; `clusters` is a list of (label, ids) boxes;
     `texts` maps ids to the fields after the name (data, shape, grad) to draw instead of the node's own.
+    `collapsed` is a list of (fields, ids): each is drawn as one box `m0`, `m1`, ... with edges only from the
+    nodes its ids use and to the ops that use them.
     """
     _check(rankdir, max_nodes)
     names = {id(node): f"n{i}" for i, node in enumerate(order)}
@@ -114,8 +118,23 @@ def _build(root, order, grad_text, *, show_data=True, show_grad=True, rankdir="L
     subgraphs = {k: graphviz.Digraph(f"cluster_{k}", graph_attr={"label": _text(label), "style": "rounded,dashed",
                                                                    "color": "#888888", "fontname": "Helvetica"})
                  for k, label, ids in boxes if ids}
+    folded = {i: f"m{k}" for k, (_, ids) in enumerate(collapsed) for i in ids if i in shown}
+    for k, (fields, ids) in enumerate(collapsed):
+        if any(i in shown for i in ids):  # stacked fields across the rank direction, as a tensor's record
+            text = " | ".join(_text(f) for f in fields)
+            dot.node(f"m{k}", "{ " + text + " }" if rankdir in ("TB", "BT") else text, shape="record",
+                     style="filled,rounded", fillcolor="#f3ecd8", penwidth="2", id=f"m{k}")
+    joined = set()  # (source, target) edges already drawn into or out of a collapsed box
     for node in drawn:
         name, kind = names[id(node)], _kind(node)
+        if id(node) in folded:  # inside a collapsed box: only the edges that enter it from outside
+            box = folded[id(node)]
+            for parent in node.parents:
+                source = folded.get(id(parent), names[id(parent)]) if id(parent) in shown else "skipped"
+                if source != box and (source, box) not in joined:
+                    joined.add((source, box))
+                    dot.edge(source, box, **({"style": "dashed"} if source == "skipped" else {}))
+            continue
         fields = _fields(node, show_data, qualnames.get(id(node)))
         if texts and id(node) in texts:
             fields = fields[:int(qualnames.get(id(node)) is not None or node.name is not None)] + texts[id(node)]
@@ -145,6 +164,11 @@ def _build(root, order, grad_text, *, show_data=True, show_grad=True, rankdir="L
                     cut.add(op)
                     dot.edge("skipped", op, style="dashed")
                 continue
+            if id(parent) in folded:  # a collapsed box's output: one edge per op that uses it
+                if (folded[id(parent)], op) not in joined:
+                    joined.add((folded[id(parent)], op))
+                    dot.edge(folded[id(parent)], op, id=edge_id(name, i))
+                continue
             source, uses[id(parent)] = names[id(parent)], uses.get(id(parent), 0) + 1
             if uses[id(parent)] > SHARED_USES:  # drawn again here: one long edge per use would tangle the layout
                 source = f"{source}@{edge_id(name, i)}"
@@ -166,8 +190,18 @@ def _arrow(hot, layout):
     return {**style, "dir": "back"} if hot else style
 
 
-def parameter_names(model):
-    """Qualified names (`layers.0.weight`, as `named_parameters()`) and one cluster per Module with weights."""
+def _summary(prefix, module):
+    """A module in one line, as its collapsed box's title: `0: Linear(784→256)`, `conv: Conv2d(3→8)`."""
+    kind, name = type(module).__name__, prefix or "model"
+    for a, b in (("in_features", "out_features"), ("in_channels", "out_channels"), ("num_embeddings", "embedding_dim")):
+        if hasattr(module, a) and hasattr(module, b):
+            return f"{name}: {kind}({getattr(module, a)}→{getattr(module, b)})"
+    return f"{name}: {kind}"
+
+
+def parameter_names(model, collapse=False):
+    """Qualified names (`layers.0.weight`, as `named_parameters()`) and one cluster per Module with weights
+    (labelled `0 (Linear)`; with `collapse`, `0: Linear(784→256)` for a box drawn as one node)."""
     qualnames = {id(p): name for name, p in model.named_parameters()}
     modules = getattr(model, "named_modules", None)
     found = modules() if modules else [("", model)]
@@ -175,7 +209,8 @@ def parameter_names(model):
     for prefix, module in found:
         own = [p for name, p in module.named_parameters() if "." not in name]  # its own weights, not a child's
         if own:
-            clusters.append((f"{prefix or 'model'} ({type(module).__name__})", own))
+            label = _summary(prefix, module) if collapse else f"{prefix or 'model'} ({type(module).__name__})"
+            clusters.append((label, own))
     return qualnames, clusters
 
 
@@ -205,13 +240,22 @@ def _clusters(order, found):
     return boxes
 
 
-def to_dot(root, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NODES, model=None):
+def _size(order):
+    """How many Graphviz nodes a picture of `order` has: a record per Value and an ellipse per op."""
+    return len(order) + sum(node.grad_fn is not None for node in order)
+
+
+def to_dot(root, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NODES, model=None,
+           collapse_modules=None):
     """The computation graph that made `root`, as a graphviz.Digraph: a record per Value, an ellipse per op.
 
     Green boxes are parameters (leaves that require grad), grey dashed ones constants, white ones computed.
     Gradients are the real `.grad` ("grad ?" until backward has run). With `model` (an nn.Module), its weights
     carry their qualified names (`layers.0.weight`) and each layer with weights is a labelled box. A Value used
     more than SHARED_USES times is drawn again beside each further use, so fans stay fast to lay out.
+    `collapse_modules` (default: when the picture would have more than COLLAPSE_AT nodes) draws each of those
+    layers as one box, `0: Linear(784→256)` with its weights' names and shapes, joined only to its inputs and
+    to the ops that use its output.
 
     >>> from tinygrad_gd import Value
     >>> w = Value(5.0, requires_grad=True, name="w")
@@ -223,6 +267,22 @@ def to_dot(root, show_data=True, show_grad=True, rankdir="LR", max_nodes=MAX_NOD
     _check(rankdir, max_nodes)
     order = topological_order(root)
     grads = {id(node): f"grad {_numbers(node.grad)}" for node in order if node.grad is not None}
-    qualnames, found = parameter_names(model) if model is not None else ({}, [])
+    drawn = _nearest(root, order, max_nodes)
+    collapse = model is not None and (_size(drawn) > COLLAPSE_AT if collapse_modules is None else collapse_modules)
+    qualnames, found = parameter_names(model, collapse) if model is not None else ({}, [])
+    boxes, folded = _clusters(order, found), []
+    if collapse:
+        node_of = {id(node): node for node in order}
+        def fields(label, ids):  # the title, each weight's qualified name and shape, the layer's output shape
+            out = node_of[_output(order, ids)]
+            return [label] + [f"{qualnames[i]} {node_of[i].shape}" for i in qualnames if i in ids] + \
+                [f"out {out.shape}"]
+        folded = [(fields(label, ids), ids) for label, ids in boxes]
+        boxes = []
     return _build(root, order, grads, show_data=show_data, show_grad=show_grad, rankdir=rankdir,
-                  max_nodes=max_nodes, qualnames=qualnames, clusters=_clusters(order, found))
+                  max_nodes=max_nodes, qualnames=qualnames, clusters=boxes, collapsed=folded)
+
+
+def _output(order, ids):
+    """The id of a box's last node in `order` (where its weights all join: the layer's output)."""
+    return next(id(node) for node in reversed(order) if id(node) in ids)
