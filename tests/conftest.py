@@ -15,3 +15,6 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+# tests/pytorch_scripts holds PyTorch tutorials run as scripts by test_pytorch_scripts.py, never imported
+collect_ignore = ["pytorch_scripts"]

@@ -109,3 +109,21 @@ def test_commit_makes_all_writes_or_none():
     state = {}
     commit([(setattr, a, "data", np.float64(3.0)), (state.update, {"k": 1}), (setattr, b, "version", 5)])
     assert a.item() == 3.0 and state == {"k": 1} and b.version == 5
+
+
+def test_a_rename_that_fails_at_the_end_says_what_was_written(tmp_path, monkeypatch):
+    real = os.replace
+    calls = []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", src, None, dst)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    with pytest.raises(OSError, match=r"cannot write .*b.txt: No space left on device \(already written: .*a.txt\)"):
+        with all_or_nothing():
+            write_file(tmp_path / "a.txt", "a")
+            write_file(tmp_path / "b.txt", "b")
+    assert sorted(os.listdir(tmp_path)) == ["a.txt"]  # no temporary left behind

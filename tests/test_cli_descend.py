@@ -243,6 +243,19 @@ def test_plot_or_html_with_too_many_steps_is_refused_before_descending(capsys, t
     assert code == 2 and out == "" and "keep every step to draw it" in err
 
 
+def test_plot_and_html_are_written_both_or_neither(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from tinygrad_gd import viz
+
+    def broken_page(*args, **kwargs):
+        raise OSError("the page could not be made")
+
+    monkeypatch.setattr(viz, "descent_html", broken_page)
+    code, _, err = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "3", "--plot", str(tmp_path / "p.png"),
+                       "--html", str(tmp_path / "d.html"))
+    assert code == 2 and "the page could not be made" in err and os.listdir(tmp_path) == []
+
+
 # ---- curvature (issue 10): the engine's own second derivative --------------------------------------------------
 def test_show_curvature_prints_f2_and_the_critical_rate(capsys):
     _, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "2", "--show-curvature")

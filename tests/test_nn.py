@@ -53,7 +53,7 @@ def test_conv2d_matches_loops_and_gradcheck(shape, out_channels, kernel, stride,
     def fn(x, w, *b):
         conv.weight, conv.bias = w, (b[0] if b else None)
         out = conv(x)
-        return out * Value(np.linspace(-1, 1, out.size).reshape(out.shape))  # every output weighs differently
+        return out * Value(np.linspace(-1, 1, out.numel()).reshape(out.shape))  # every output weighs differently
 
     params = [Value(x), Value(conv.weight.data)] + ([Value(conv.bias.data)] if bias else [])
     assert gradcheck(fn, params)

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 from tinygrad_gd import Value, concatenate, ops, stack, where
 from tinygrad_gd.autograd import gradgradcheck
 from tinygrad_gd.backprop import gradcheck
+from tinygrad_gd.functional import clone, expand, maximum, minimum, softplus
 from tinygrad_gd.value import apply
 
 
@@ -36,9 +37,13 @@ def _unit(rng, shape):  # probabilities and targets in (0, 1), kept away from th
     return rng.uniform(0.05, 0.95, size=shape)
 
 
+def _between_steps(rng, shape):  # floor, round, sign, ...: jump at integers and halves; stay clear of both
+    return rng.integers(-3, 3, size=shape) + rng.uniform(0.1, 0.4, size=shape)
+
+
 def _weighted(v):
     """Σ wᵢ·vᵢ with distinct weights, so a gradient sent to the wrong entry cannot cancel out in the sum."""
-    return (v * Value(np.arange(v.size, dtype=float).reshape(v.shape) * 0.1)).sum()
+    return (v * Value(np.arange(v.numel(), dtype=float).reshape(v.shape) * 0.1)).sum()
 
 
 UNARY_SHAPES = [(), (3,), (2, 3)]
@@ -93,6 +98,25 @@ CASES = {
                       (_away_from_zero,), UNARY_SHAPES),
     "IM2COL": (lambda x: _weighted(apply(ops.IM2COL, x, kernel_size=(2, 2), stride=1, padding=1))
                + _weighted(apply(ops.IM2COL, x, kernel_size=(2, 1), stride=2, padding=0)), (_any,), [(1, 2, 3, 3)]),
+    # the names PyTorch users type (issue 14); compositions are checked in test_functional.py
+    "SIN": (lambda x: x.sin(), (_any,), UNARY_SHAPES),
+    "COS": (lambda x: x.cos(), (_any,), UNARY_SHAPES),
+    "TAN": (lambda x: x.tan(), (_unit,), UNARY_SHAPES),
+    "LOG1P": (lambda x: x.log1p(), (_unit,), UNARY_SHAPES),
+    "EXPM1": (lambda x: x.expm1(), (_any,), UNARY_SHAPES),
+    "ERF": (lambda x: x.erf(), (_any,), UNARY_SHAPES),
+    "FLOOR": (lambda x: x.floor() + x * 0.5, (_between_steps,), UNARY_SHAPES),  # + x: the check is not just 0 = 0
+    "CEIL": (lambda x: x.ceil() + x * 0.5, (_between_steps,), UNARY_SHAPES),
+    "ROUND": (lambda x: x.round() + x * 0.5, (_between_steps,), UNARY_SHAPES),
+    "TRUNC": (lambda x: x.trunc() + x * 0.5, (_between_steps,), UNARY_SHAPES),
+    "SIGN": (lambda x: x.sign() + x * 0.5, (_between_steps,), UNARY_SHAPES),
+    "SOFTPLUS": (lambda x: softplus(x) + softplus(x * 3, beta=2.0, threshold=4.0), (_any,), UNARY_SHAPES),
+    "CAST": (lambda x: _weighted(clone(x)), (_any,), UNARY_SHAPES),
+    "MAXIMUM": (lambda x, y: maximum(x, y), (_any, _any), BINARY_SHAPES),
+    "MINIMUM": (lambda x, y: minimum(x, y), (_any, _any), BINARY_SHAPES),
+    "PROD": (lambda x: x.prod(dim=-1) * 1.5 if x.ndim else x.prod(), (_away_from_zero,), UNARY_SHAPES),
+    "CUMSUM": (lambda x: _weighted(x.cumsum(dim=-1)), (_any,), [(3,), (2, 3)]),
+    "EXPAND": (lambda x: _weighted(expand(x, 2, 3)), (_any,), [(), (3,), (1, 3), (2, 1)]),
     # the two ops that exist as the backward of others (getitem's scatter, im2col's transpose), used directly
     "SCATTER_ADD": (lambda x: _weighted(apply(ops.SCATTER_ADD, x, shape=(4,) + x.shape[1:], index=np.array([0, 2, 2]))),
                     (_any,), [(3,), (3, 2)]),

@@ -59,6 +59,15 @@ def _torch_cases(torch):
         "SCATTER_ADD": lambda x: weighted(torch.zeros((4,) + x.shape[1:], dtype=x.dtype).index_add(
             0, torch.tensor([0, 2, 2]), x)),
         "COL2IM": lambda x: weighted(fold(x, (1, 2, 3, 3), (2, 2), 1, 1)),
+        # the names PyTorch users type (issue 14), as in test_ops.py's CASES
+        "SIN": torch.sin, "COS": torch.cos, "TAN": torch.tan, "LOG1P": torch.log1p, "EXPM1": torch.expm1,
+        "ERF": torch.erf, "FLOOR": lambda x: x.floor() + x * 0.5, "CEIL": lambda x: x.ceil() + x * 0.5,
+        "ROUND": lambda x: x.round() + x * 0.5, "TRUNC": lambda x: x.trunc() + x * 0.5,
+        "SIGN": lambda x: x.sign() + x * 0.5,
+        "SOFTPLUS": lambda x: F.softplus(x) + F.softplus(x * 3, beta=2.0, threshold=4.0),
+        "CAST": lambda x: weighted(x.clone()), "MAXIMUM": torch.maximum, "MINIMUM": torch.minimum,
+        "PROD": lambda x: x.prod(-1) * 1.5 if x.ndim else x.prod(), "CUMSUM": lambda x: weighted(x.cumsum(-1)),
+        "EXPAND": lambda x: weighted(x.expand(2, 3)),
     }
 
 

@@ -43,7 +43,7 @@ def test_example_command(capsys):
 def test_construction_gives_float64_data(data, shape):
     v = Value(data)
     assert v.shape == shape and v.dtype == np.float64
-    assert v.ndim == len(shape) and v.size == int(np.prod(shape))
+    assert v.ndim == len(shape) and v.numel() == int(np.prod(shape)) and v.size() == shape
     np.testing.assert_array_equal(v.numpy(), np.asarray(data, dtype=float))
 
 
@@ -81,8 +81,10 @@ def test_bad_data_is_refused_by_name(bad, error, words):
 
 
 def test_bad_dtype_and_name():
-    with pytest.raises(TypeError, match="floating-point"):
-        Value(1.0, dtype=np.int64)
+    with pytest.raises(TypeError, match="float, integer or bool type"):
+        Value(1.0, dtype=np.complex128)
+    with pytest.raises(RuntimeError, match="only floating-point Values can require gradients, not int64"):
+        Value(1.0, dtype=np.int64, requires_grad=True)  # an integer Value exists, but never requires grad
     with pytest.raises(TypeError, match="name"):
         Value(1.0, name=3)
 
@@ -302,11 +304,13 @@ def test_changing_data_that_no_rule_reads_still_counts():
         loss.backward()
 
 
-def test_values_hash_and_compare_by_identity():
-    """Optimizer state and the walk key Values by identity; an elementwise `==` would break both silently."""
-    a, b = Value([1.0, 2.0]), Value([1.0, 2.0])
-    assert a == a and a != b and len({a, b}) == 2
-    assert {a: 1}[a] == 1
+def test_values_hash_by_identity_and_compare_elementwise():
+    """Optimizer state and the walk key Values by identity; `==` is elementwise, a bool Value, as in PyTorch."""
+    a, b = Value([1.0, 2.0]), Value([1.0, 3.0])
+    assert len({a, b}) == 2 and {a: 1}[a] == 1 and len({a, Value([1.0, 2.0])}) == 2
+    assert (a == b).dtype == bool and (a == b).tolist() == [True, False] and (a != b).tolist() == [False, True]
+    assert (a < b).tolist() == [False, True] and (a.ge(b)).tolist() == [True, False]
+    assert (a == None) is False and (a != None) is True  # noqa: E711 (PyTorch's answer to `t == None`)
 
 
 def test_submodules_are_reachable_from_a_bare_import():

@@ -14,13 +14,27 @@ Updated Weight: 4.4
 
 import importlib
 
+from . import dtypes as _dtypes
+from . import functional as _functional
 from .autograd import grad
-from .value import Tensor, Value, concatenate, is_grad_enabled, no_grad, stack, where
+from .creation import *  # noqa: F403 (tensor, zeros, ones, arange, linspace, randn, ...: see creation.__all__)
+from .creation import __all__ as _creation_names
+from .dtypes import float32, float64, get_default_dtype, int32, int64, set_default_dtype
+from .random import manual_seed
+from .value import Tensor, Value, concatenate, is_grad_enabled, no_grad, where
 
-__all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "stack", "where", "grad"]
+# `import tinygrad_gd as torch`: torch.exp(x), torch.sum(x, dim=0), torch.cat(...), torch.gelu(x), ... (functional.py)
+globals().update(_functional.FUNCTIONS)
+# torch.float, torch.long, torch.bool, ...: NumPy dtypes under PyTorch's names (dtypes.py)
+globals().update({name: getattr(_dtypes, name) for name in _dtypes.NAMES})
+
+# The dtype names float, int, bool, ... are attributes only: `from tinygrad_gd import *` must not hide Python's own.
+__all__ = ["Value", "Tensor", "no_grad", "is_grad_enabled", "concatenate", "where", "grad", "manual_seed",
+           "set_default_dtype", "get_default_dtype", "float32", "float64", "int64", "int32", *_creation_names,
+           *sorted(_functional.FUNCTIONS)]
 __version__ = "0.1.0"
 _SUBMODULES = {"autograd", "backprop", "ops", "optim", "losses", "nn", "data", "train", "viz", "expr", "descent",
-               "quant"}
+               "quant", "functional", "creation", "dtypes", "random"}
 
 
 def __getattr__(name):

@@ -55,14 +55,13 @@ def all_or_nothing():
     if outer is not None:  # nested: the outer block decides
         outer.extend(staged)
         return
-    for k, (temporary, path) in enumerate(staged):
-        try:
-            os.replace(temporary, path)
-        except OSError as error:  # very rare once every temporary is written: say which files did get written
-            for rest, _ in staged[k:]:
-                _remove(rest)
-            done = ", ".join(str(p) for _, p in staged[:k]) or "none"
-            raise _named(error, path, f"(already written: {done})") from None
+    try:
+        commit([(os.replace, temporary, path) for temporary, path in staged])  # Ctrl-C cannot split the renames
+    except OSError as error:  # very rare once every temporary is written: say which files did get written
+        done = ", ".join(str(p) for t, p in staged if not os.path.exists(t)) or "none"
+        for temporary, _ in staged:
+            _remove(temporary)
+        raise _named(error, error.filename2 or staged[-1][1], f"(already written: {done})") from None
 
 
 def write_file(path, data):

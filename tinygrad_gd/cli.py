@@ -63,6 +63,7 @@ MAX_DRAWN_STEPS = 100_000  # --plot and --html hold every step: 1.4 KB each
 
 def run_descend(args, out=None):
     """`tinygrad-gd descend`: the table of steps, then the verdict (converged, oscillated or diverged)."""
+    from tinygrad_gd.atomic import all_or_nothing
     from tinygrad_gd.descent import Summary, descent_steps, figure_class, format_rows, plot_descent
     from tinygrad_gd.expr import parse, parse_assignments
 
@@ -96,15 +97,22 @@ def run_descend(args, out=None):
             print(line, file=out)
         print(summary.verdict().message, file=out)
         runs.append((lr, records, summary))
-    if args.plot:
-        print(f"plot saved to {plot_descent(records, expression, args.plot)}", file=out)
-    if args.html:
-        from tinygrad_gd import viz
-        from tinygrad_gd.optim import make_optimizer
+    plot = page = None
+    with all_or_nothing():  # the plot and the page are written both, or neither
+        if args.plot:
+            plot = plot_descent(records, expression, args.plot)
+        if args.html:
+            from tinygrad_gd import viz
+            from tinygrad_gd.optim import make_optimizer
 
-        hikers = [lambda weights, lr=lr: make_optimizer(args.optimizer, weights, lr, args.momentum) for lr in args.lr]
-        verdicts = [summary.verdict().kind for _, _, summary in runs]
-        page = viz.descent_html(expression, runs[0][1][0].values, hikers, args.steps, args.html, verdicts=verdicts)
+            hikers = [lambda weights, lr=lr: make_optimizer(args.optimizer, weights, lr, args.momentum)
+                      for lr in args.lr]
+            verdicts = [summary.verdict().kind for _, _, summary in runs]
+            page = viz.descent_html(expression, runs[0][1][0].values, hikers, args.steps, args.html,
+                                    verdicts=verdicts)
+    if plot:
+        print(f"plot saved to {plot}", file=out)
+    if page:
         print(f"map and hiker side by side: {page}", file=out)
 
 

@@ -9,6 +9,8 @@ gradient), a few samples (mini-batch), or one (stochastic gradient descent: a no
 
 import numpy as np
 
+from .random import generator
+
 
 def _check_n(n_samples, minimum=1):
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < minimum:
@@ -117,7 +119,8 @@ def batches(X, y, batch_size=None, shuffle=True, rng=None):
 
     batch_size=None (or >= n) gives one batch, full-batch descent; batch_size=1 gives stochastic descent;
     anything between gives mini-batches (the last one may be smaller). With shuffle, the order is new each
-    epoch (pass one np.random.Generator to every epoch; a seed repeats the same order).
+    epoch (pass one np.random.Generator to every epoch; a seed repeats the same order). Without `rng` the
+    default generator shuffles, so `manual_seed` makes the batches repeatable.
 
     >>> [len(xb) for xb, yb in batches(np.zeros((5, 2)), np.zeros(5), batch_size=2)]
     [2, 2, 1]
@@ -132,7 +135,7 @@ def batches(X, y, batch_size=None, shuffle=True, rng=None):
         raise ValueError(f"batch_size must be a positive int or None (full batch), not {batch_size!r}")
     n = len(X)
     size = n if batch_size is None else min(batch_size, n)
-    order = np.random.default_rng(rng).permutation(n) if shuffle else np.arange(n)
+    order = generator(rng).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, size):
         index = order[start:start + size]
         yield X[index], y[index]

@@ -19,6 +19,7 @@ rule that needs a backward of its own, a scatter, is an op here too (SCATTER_ADD
 This module imports nothing from tinygrad_gd: it is pure NumPy.
 """
 
+import math
 import operator
 
 import numpy as np
@@ -133,8 +134,8 @@ def _mean(x, axis, keepdims):
 
 
 MEAN = Op("mean", _mean,  # d mean = 1/n
-          lambda g, out, x, axis, keepdims: _unreduce(g, x.shape, axis, keepdims) * np.full(x.shape, out.size / x.size,
-                                                                                             g.dtype))
+          lambda g, out, x, axis, keepdims: _unreduce(g, x.shape, axis, keepdims) * np.full(
+              x.shape, math.prod(out.shape) / math.prod(x.shape), g.dtype))  # shapes: a Value's size() is a method
 
 
 def _extreme_rule(g, out, x, axis, keepdims):
@@ -289,5 +290,56 @@ LINEAR = Op("linear", lambda x, weight, bias: x @ weight.T + bias,
             lambda g, out, x, weight, bias: g @ weight,  # dL/dx = G W
             lambda g, out, x, weight, bias: g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1]),  # Σ Gᵀx
             lambda g, out, x, weight, bias: g)  # dL/db = G, summed over the batch by the walk
+
+
+# ==== the names PyTorch users type (issue 14) ====================================================================
+# Only genuinely new derivatives are here; compositions (gelu, var, pad, ...) are written in functional.py.
+def _erf(x):
+    """erf elementwise: NumPy has none, and math.erf is exact to rounding (slow for big arrays, but correct)."""
+    return np.vectorize(math.erf, otypes=[np.result_type(x, 1.0)])(x)[()]
+
+
+def _zero(g, out, x):
+    return g * 0.0  # a step function is flat between its jumps: PyTorch's gradient is 0 everywhere
+
+
+def _wins(x, y):
+    return (x > y) + (x == y) * 0.5  # 1 where x is the larger, 0 where smaller; a tie is split evenly (PyTorch)
+
+
+def _flip(a, axis):
+    return a[(slice(None),) * (axis % a.ndim) + (slice(None, None, -1),)]
+
+
+# ---- more unary, elementwise ------------------------------------------------------------------------------------
+SIN = Op("sin", np.sin, lambda g, out, x: g * COS(x))  # d sin = cos
+COS = Op("cos", np.cos, lambda g, out, x: -g * SIN(x))  # d cos = −sin
+TAN = Op("tan", np.tan, lambda g, out, x: g * (1 + out * out))  # d tan = 1 + tan²
+LOG1P = Op("log1p", np.log1p, lambda g, out, x: g / (1 + x))  # d ln(1 + x) = 1/(1 + x); exact near x = 0
+EXPM1 = Op("expm1", np.expm1, lambda g, out, x: g * (out + 1))  # d (eˣ − 1) = eˣ
+ERF = Op("erf", _erf, lambda g, out, x: g * (2 / math.sqrt(math.pi)) * EXP(-x * x))  # d erf = 2/√π·e^(−x²)
+FLOOR, CEIL, TRUNC = Op("floor", np.floor, _zero), Op("ceil", np.ceil, _zero), Op("trunc", np.trunc, _zero)
+ROUND, SIGN = Op("round", np.round, _zero), Op("sign", np.sign, _zero)  # round: half to even, as PyTorch
+# softplus = ln(1 + e^(βx))/β, and x itself once βx > threshold (PyTorch's guard against overflow);
+# d softplus = σ(βx) = 1 − e^(−β·out), with expm1 so it stays exact where out is tiny
+SOFTPLUS = Op("softplus",
+              lambda x, beta, threshold: np.where(x * beta > threshold, x, np.logaddexp(0, x * beta) / beta)[()],
+              lambda g, out, x, beta, threshold: -g * EXPM1(out * -beta))
+CAST = Op("to {dtype}", lambda x, dtype: x.astype(dtype), lambda g, out, x, dtype: g.astype(x.dtype))  # d = 1
+
+# ---- binary, elementwise ----------------------------------------------------------------------------------------
+MAXIMUM = Op("maximum", np.maximum, lambda g, out, x, y: g * _wins(x, y), lambda g, out, x, y: g * _wins(y, x))
+MINIMUM = Op("minimum", np.minimum, lambda g, out, x, y: g * _wins(y, x), lambda g, out, x, y: g * _wins(x, y))
+
+# ---- reductions and scans ---------------------------------------------------------------------------------------
+PROD = Op("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),  # d Πx/dxᵢ = Πx / xᵢ
+          lambda g, out, x, axis, keepdims: _unreduce(g * out, np.shape(x), axis, keepdims) / x)  # (NaN at xᵢ = 0)
+# d cumsum: xᵢ feeds every outⱼ with j ≥ i, so its gradient is the running sum of g taken from the end
+CUMSUM = Op("cumsum", lambda x, axis: np.cumsum(x, axis),
+            lambda g, out, x, axis: _flip(_flip(g, axis).cumsum(axis=axis), axis))
+
+# ---- shape and indexing -----------------------------------------------------------------------------------------
+# expand is a broadcast: g goes back whole, and the walk's sum_to_shape adds up the copies, exactly as for `+`
+EXPAND = Op("expand", lambda x, shape: np.broadcast_to(x, shape), lambda g, out, x, shape: g)
 
 ALL_OPS = {name: op for name, op in globals().items() if isinstance(op, Op)}

@@ -368,4 +368,4 @@ def model_size_bytes(model, bits=None):
     if isinstance(model, _QuantizedLayer) or any(isinstance(m, _QuantizedLayer) for m in model.modules()):
         raise ValueError("a prepared model still holds float weights: convert(model) first, then measure it")
     params = model.parameters()
-    return sum(p.data.nbytes if bits is None else math.ceil(p.size * bits / 8) for p in params)
+    return sum(p.data.nbytes if bits is None else math.ceil(p.numel() * bits / 8) for p in params)

@@ -20,6 +20,7 @@ import numpy as np
 from . import data, losses, nn, optim
 from .data import batches
 from .descent import figure_class, save_figure
+from .random import generator
 from .value import Value, no_grad
 
 
@@ -91,7 +92,7 @@ def fit(model, loss_fn, optimizer, data, epochs, batch_size=None, metric=None, v
     if model.parameters() and not held & {id(p) for p in model.parameters()}:
         raise ValueError("the optimizer holds none of the model's parameters, so no weight would move: build it "
                          "from this model, e.g. SGD(model.parameters(), lr=0.1)")
-    rng = np.random.default_rng(rng)  # one generator for all epochs: a new order every epoch, repeatable
+    rng = generator(rng)  # one generator for all epochs (the default one, see manual_seed, unless given)
     history = {"loss": []}
     if metric is not None:
         history["metric"] = []
@@ -306,7 +307,7 @@ def _suggest(lrs, losses_seen, smoothed, suggest, stopped):
 
 def digits_cnn(rng=None):
     """A small CNN for 8x8 digits: 16 3x3 filters, ReLU, 2x2 max-pool, then one Linear layer to 10 logits."""
-    rng = np.random.default_rng(rng)
+    rng = generator(rng)
     return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(16 * 4 * 4, 10, rng=rng))
 
@@ -350,7 +351,7 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
     which = "training" if val_data is None else "held-out"
     result = {"loss": history["loss"][-1], "accuracy": (history["metric"] if val_data is None
                                                         else history["val_metric"])[-1], "history": history}
-    print(f"{dataset}: {type(model).__name__} with {sum(p.size for p in model.parameters())} weights, "
+    print(f"{dataset}: {type(model).__name__} with {sum(p.numel() for p in model.parameters())} weights, "
           f"{optimizer} lr={lr}, {epochs} epochs, batch size {batch_size}", file=out)
     print(f"final loss {result['loss']:.4f}, {which} accuracy {result['accuracy']:.2%}", file=out)
     if plot is not None:

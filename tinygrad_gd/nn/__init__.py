@@ -17,7 +17,9 @@ import os
 import numpy as np
 
 from ..atomic import commit, write_file
+from ..dtypes import get_default_dtype
 from ..ops import LINEAR
+from ..random import generator
 from ..value import Value, apply
 from . import files
 
@@ -276,20 +278,22 @@ class Module:
 
 
 def _uniform(rng, bound, shape, name):
-    """A weight drawn from U(−bound, bound), named so that graph pictures tell the weight from the bias."""
-    return Parameter(rng.uniform(-bound, bound, size=shape), name=name)
+    """A weight drawn from U(−bound, bound), named so that graph pictures tell the weight from the bias; in the
+    default float (float64, or what set_default_dtype chose), as PyTorch's layers are."""
+    return Parameter(rng.uniform(-bound, bound, size=shape), name=name, dtype=get_default_dtype())
 
 
 class Linear(Module):
     """y = x @ Wᵀ + b, with W of shape (out_features, in_features) as in PyTorch.
 
     Initialised like PyTorch: W and b uniform in ±1/√in_features (kaiming-uniform with a = √5), so the output
-    starts at a scale that neither vanishes nor explodes. `rng` (a seed or np.random.Generator) makes it repeatable.
+    starts at a scale that neither vanishes nor explodes. `rng` (a seed or np.random.Generator) makes it repeatable;
+    without it the weights come from the default generator, which `manual_seed` seeds.
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
         in_features, out_features = _count(in_features, "in_features"), _count(out_features, "out_features")
-        rng, bound = np.random.default_rng(rng), 1 / np.sqrt(in_features)
+        rng, bound = generator(rng), 1 / np.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _uniform(rng, bound, (out_features, in_features), "weight")
         self.bias = _uniform(rng, bound, (out_features,), "bias") if bias else None
@@ -441,7 +445,7 @@ class MLP(Sequential):
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={list(sizes)}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-        rng = np.random.default_rng(rng)  # one generator for all layers: different layers, one seed
+        rng = generator(rng)  # one generator for all layers: different layers, one seed
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [Linear(n_in, n_out, rng=rng), ACTIVATIONS[activation]()]

@@ -27,6 +27,7 @@ from ..losses import (  # noqa: F401  (the losses are part of F, as in PyTorch)
     smooth_l1_loss,
 )
 from ..ops import IM2COL, LINEAR
+from ..random import generator
 from ..value import Value, apply, concatenate, where
 
 
@@ -472,7 +473,7 @@ def dropout(input, p=0.5, training=True, rng=None):  # noqa: A002
         return x
     if p == 1:
         return x * 0.0
-    keep = np.random.default_rng(rng).random(x.shape) >= p
+    keep = generator(rng).random(x.shape) >= p  # the default generator (manual_seed) unless given
     return x * Value(keep / (1 - p), dtype=x.dtype)
 
 

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..random import generator as _generator
 from ..value import Value, no_grad
 
 
@@ -64,11 +65,11 @@ def _fan(tensor, mode):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    return _fill(tensor, np.random.default_rng(generator).uniform(a, b, size=tensor.shape))
+    return _fill(tensor, _generator(generator).uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    return _fill(tensor, np.random.default_rng(generator).normal(mean, std, size=tensor.shape))
+    return _fill(tensor, _generator(generator).normal(mean, std, size=tensor.shape))
 
 
 def constant_(tensor, val):

@@ -7,6 +7,7 @@ the norms; a mask for dropout; indexing for embeddings).
 
 import numpy as np
 
+from ..random import generator
 from ..value import Value
 from . import Module, Parameter, _count, _uniform
 from . import functional as F
@@ -27,7 +28,7 @@ class _ConvNd(Module):
         self.stride, self.dilation = F._ints(stride, n, "stride"), F._ints(dilation, n, "dilation")
         self.padding = padding if isinstance(padding, str) else F._ints(padding, n, "padding", minimum=0)
         F._conv_padding(self.padding, self.kernel_size, self.dilation, self.stride, n)  # refuse a bad one now
-        rng = np.random.default_rng(rng)
+        rng = generator(rng)  # the default generator (manual_seed) unless given
         fan_in = in_channels // groups * int(np.prod(self.kernel_size))
         bound = 1 / np.sqrt(fan_in)  # PyTorch's kaiming_uniform_(a=√5) comes out as ±1/√fan_in
         self.weight = _uniform(rng, bound, (out_channels, in_channels // groups, *self.kernel_size), "weight")
@@ -257,7 +258,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, inplace=False, rng=None):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.rng = p, np.random.default_rng(rng)
+        self.p, self.rng = p, None if rng is None else np.random.default_rng(rng)  # None: the default one
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.rng)
@@ -277,7 +278,7 @@ class Embedding(Module):
                 raise ValueError(f"padding_idx must be within num_embeddings, got {padding_idx}")
             padding_idx %= num_embeddings
         self.padding_idx = padding_idx
-        data = np.random.default_rng(rng).normal(size=(num_embeddings, embedding_dim)) if _weight is None \
+        data = generator(rng).normal(size=(num_embeddings, embedding_dim)) if _weight is None \
             else np.array(getattr(_weight, "data", _weight), dtype=np.float64)
         if padding_idx is not None and _weight is None:
             data[padding_idx] = 0.0  # the padding row starts at zero and never learns

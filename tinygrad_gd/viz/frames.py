@@ -174,7 +174,8 @@ def walk_frames(root, max_nodes=MAX_NODES, max_frames=None, qualnames=None):
             grad_text[pid] = before.text(complete)
             ids = [edge_id(names[id(node)], i) for i, p in enumerate(node.parents) if p is parent]
             flow.update(ids)
-            labels[ids[0]] = _edge_text(node, node.parents.index(parent), g, c)
+            first = next(i for i, p in enumerate(node.parents) if p is parent)  # not .index: == is elementwise
+            labels[ids[0]] = _edge_text(node, first, g, c)
             titles[ids[0]] = f"contribution to {name(parent)}:\n{_full(c)}"
             titles[names[pid]] = f"data {_full(parent.data)}\ngrad{'' if complete else ' so far'} {_full(before.total)}"
             said.append(f"∂{loss}/∂{_wrt(name(parent))} += {labels[ids[0]]}")
