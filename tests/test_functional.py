@@ -121,6 +121,20 @@ CASES = {
     "masked_fill": (lambda t, F, x: x.masked_fill(x > 0, 0.5) * 2, (_away_from_zero,), U1),
     "where": (lambda t, F, x, y: t.where(x > 0, x, y), (_away_from_zero, _any), B),
     "clone": (lambda t, F, x: x.clone() * 2, (_any,), U),
+    # more names, all compositions
+    "neg": (lambda t, F, x: x.neg() + t.neg(x) * 2, (_any,), U),
+    "sinh": (lambda t, F, x: x.sinh() + x.cosh() * 2 + x.asinh() * 3, (_any,), U),
+    "remainder": (lambda t, F, x, y: x % y + t.remainder(x, y) * 2, (_any, _positive), B),
+    "clamp_min": (lambda t, F, x: x.clamp_min(0.1) + x.clamp_max(0.4) * 2, (_any,), U),
+    "dot": (lambda t, F, x, y: t.dot(x, y) + t.outer(x, y).sum() + x.unsqueeze(0).mm(y.unsqueeze(1)).sum(),
+            (_any, _any), [((3,), (3,))]),
+    "broadcast_to": (lambda t, F, x: x.broadcast_to((2, 3)), (_any,), [(3,), (2, 1)]),
+    "movedim": (lambda t, F, x: x.movedim(0, 2).flatten() + x.movedim(-1, 0).flatten() * 2, (_any,), [(2, 3, 2)]),
+    "narrow": (lambda t, F, x: x.narrow(-1, 1, 2).sum(-1) + t.stack(x.unbind(0), dim=-1).sum(), (_any,),
+               [(3, 4)]),
+    "roll": (lambda t, F, x: x.roll(1, 0) + x.roll(-2, -1) * 2 + x.roll(4) * 3 + x.roll((1, 2), (0, 1)) * 4,
+             (_any,), [(2, 3)]),
+    "where_method": (lambda t, F, x, y: x.where(x > 0, y), (_away_from_zero, _any), B),
 }
 
 
@@ -199,6 +213,15 @@ def test_pad_refuses_other_modes_and_split_wrong_sizes():
         tg.pad(tg.zeros(2, 2), (1, 1), mode="reflect")
     with pytest.raises(ValueError, match="do not add up to 5"):
         tg.zeros(5).split([2, 2])
+
+
+def test_masks_from_values():
+    x = tg.tensor([1.0, np.nan, np.inf, -2.0])
+    assert x.isnan().tolist() == [False, True, False, False] and x.isinf().tolist() == [False, False, True, False]
+    assert x.isfinite().tolist() == [True, False, False, True] and x.isfinite().logical_not().tolist()[1]
+    assert tg.logical_and(x > 0, x < 5).tolist() == [True, False, False, False]
+    assert tg.from_numpy(np.arange(3)).dtype == tg.int64 and x.cpu() is x
+    assert (tg.tensor([7.0, -7.0]) // 2).tolist() == [3.0, -4.0] and (tg.tensor([7.0, -7.0]) % 2).tolist() == [1.0, 1.0]
 
 
 def test_gelu_rejects_an_unknown_approximation():

@@ -69,6 +69,11 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
 as_tensor = tensor
 
 
+def from_numpy(array):
+    """A Value holding a copy of the array, in its dtype (PyTorch shares the memory; a copy is the safe choice here)."""
+    return tensor(np.asarray(array))
+
+
 def is_tensor(x):
     """True for a Value (PyTorch's `torch.is_tensor`)."""
     return isinstance(x, Value)
@@ -164,6 +169,6 @@ def randn_like(x, dtype=None, requires_grad=False, generator=None):
     return randn(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad, generator=generator)
 
 
-__all__ = ["tensor", "as_tensor", "is_tensor", "numel", "device", "zeros", "ones", "empty", "full", "zeros_like",
-           "ones_like", "full_like", "empty_like", "arange", "linspace", "eye", "rand", "randn", "randint",
-           "normal", "rand_like", "randn_like"]
+__all__ = ["tensor", "as_tensor", "from_numpy", "is_tensor", "numel", "device", "zeros", "ones", "empty", "full",
+           "zeros_like", "ones_like", "full_like", "empty_like", "arange", "linspace", "eye", "rand", "randn",
+           "randint", "normal", "rand_like", "randn_like"]

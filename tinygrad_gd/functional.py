@@ -416,6 +416,114 @@ def matmul(x, other):
     return _as_value(x) @ other
 
 
+def neg(x):
+    return -x
+
+
+def sinh(x):
+    return (x.exp() - (-x).exp()) / 2
+
+
+def cosh(x):
+    return (x.exp() + (-x).exp()) / 2
+
+
+def asinh(x):
+    return (x + (x * x + 1).sqrt()).log()
+
+
+def remainder(x, other):
+    """x − floor(x / other)·other: the sign of `other`, as PyTorch's `%` (and Python's)."""
+    return x - (x / other).floor() * other
+
+
+def floor_divide(x, other):
+    return (x / other).floor()
+
+
+def clamp_min(x, min):  # noqa: A002
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):  # noqa: A002
+    return clamp(x, max=max)
+
+
+def dot(x, other):
+    """The inner product of two 1-d Values."""
+    if x.ndim != 1 or np.ndim(other) != 1:
+        raise ValueError(f"dot takes two 1-d Values, got shapes {x.shape} and {np.shape(other)}")
+    return x @ other
+
+
+def outer(x, other):
+    return x.reshape(-1, 1) * _constant(other, x).reshape(1, -1)
+
+
+def broadcast_to(x, *shape):
+    return expand(x, *shape)
+
+
+def movedim(x, source, destination):
+    order = [d for d in range(x.ndim) if d != source % x.ndim]
+    order.insert(destination % x.ndim, source % x.ndim)
+    return x.transpose(tuple(order))
+
+
+def narrow(x, dim, start, length):
+    return x[(slice(None),) * (dim % x.ndim) + (slice(start, start + length),)]
+
+
+def unbind(x, dim=0):
+    return tuple(x[(slice(None),) * (dim % x.ndim) + (i,)] for i in range(x.shape[dim]))
+
+
+def roll(x, shifts, dims=None):
+    """Shift entries along `dims` (wrapping around); without dims, over the flattened Value, as PyTorch."""
+    if dims is None:
+        return roll(x.reshape(-1), shifts, 0).reshape(x.shape)
+    shifts, dims = (shifts, dims) if isinstance(shifts, (tuple, list)) else ((shifts,), (dims,))
+    for shift, dim in zip(shifts, dims, strict=True):
+        n = x.shape[dim]
+        shift %= n
+        if shift:
+            x = cat([narrow(x, dim, n - shift, shift), narrow(x, dim, 0, n - shift)], dim=dim)
+    return x
+
+
+def isnan(x):
+    return _leaf(np.isnan(x.data))
+
+
+def isinf(x):
+    return _leaf(np.isinf(x.data))
+
+
+def isfinite(x):
+    return _leaf(np.isfinite(x.data))
+
+
+def logical_not(x):
+    return _leaf(np.logical_not(x.data))
+
+
+def logical_and(x, other):
+    return _leaf(np.logical_and(x.data, getattr(other, "data", other)))
+
+
+def logical_or(x, other):
+    return _leaf(np.logical_or(x.data, getattr(other, "data", other)))
+
+
+def _where(x, condition, other):
+    """`x.where(condition, y)`: x where condition holds, else y (PyTorch's method form)."""
+    return where(condition, x, other)
+
+
+def cpu(x):
+    return x  # everything lives on the CPU
+
+
 def _type(x, dtype=None):
     """`x.type(dtype)` converts; `x.type()` names the dtype."""
     return f"tinygrad_gd.{x.dtype}" if dtype is None else x.to(dtype)
@@ -429,8 +537,11 @@ METHODS = {name: globals()[name] for name in (
     "hardsigmoid", "hardswish", "var", "std", "logsumexp", "cumsum", "prod", "norm", "amax", "amin", "view",
     "unsqueeze", "squeeze", "expand", "expand_as", "permute", "t", "flatten", "unflatten", "flip", "repeat", "tile",
     "tril", "triu", "split", "chunk", "gather", "scatter_add", "index_select", "masked_fill", "clone", "contiguous",
-    "add", "sub", "mul", "div", "matmul")}
-METHODS.update(pow=_pow, all=_all, any=_any, type=_type, mm=matmul, dim=lambda x: x.ndim,
+    "add", "sub", "mul", "div", "matmul", "neg", "sinh", "cosh", "asinh", "remainder", "floor_divide", "clamp_min",
+    "clamp_max", "dot", "outer", "broadcast_to", "movedim", "narrow", "unbind", "roll", "isnan", "isinf", "isfinite",
+    "logical_not", "logical_and", "logical_or", "cpu")}
+METHODS.update(pow=_pow, all=_all, any=_any, type=_type, mm=matmul, bmm=matmul, where=_where, __mod__=remainder,
+               __floordiv__=floor_divide, negative=neg, dim=lambda x: x.ndim,
                astype=lambda x, dtype: x.to(dtype), float=lambda x: x.to(np.float32),
                double=lambda x: x.to(np.float64), half=lambda x: x.to(np.float16), long=lambda x: x.to(np.int64),
                int=lambda x: x.to(np.int32), bool=lambda x: x.to(np.bool_))
@@ -453,5 +564,6 @@ FUNCTIONS = {name: _function(name) for name in (
     "ceil", "round", "trunc", "sign", "sum", "mean", "argmax", "argmin", "reshape", "transpose", "swapaxes",
     "softmax", "log_softmax", "eq", "ne", "lt", "le", "gt", "ge", "detach")}
 FUNCTIONS.update({name: METHODS[name] for name in METHODS
-                  if name not in ("float", "double", "half", "long", "int", "bool", "type", "astype", "dim")})
+                  if name not in ("float", "double", "half", "long", "int", "bool", "type", "astype", "dim", "where",
+                                  "__mod__", "__floordiv__", "cpu")})
 FUNCTIONS.update(max=_max, min=_min, cat=cat, concat=cat, stack=stack, pad=pad, split=split, chunk=chunk)
