@@ -11,7 +11,7 @@ X = np.array([[-30.0, -3.0, -2.5, -1.0, -1e-3, 0.0], [1e-3, 0.7, 1.0, 3.0, 6.0, 
 ACTIVATIONS = [  # (ours, PyTorch's name, kwargs)
     (nn.LeakyReLU(), "LeakyReLU", {}), (nn.LeakyReLU(0.2), "LeakyReLU", {"negative_slope": 0.2}),
     (nn.ELU(), "ELU", {}), (nn.ELU(0.5), "ELU", {"alpha": 0.5}), (nn.SiLU(), "SiLU", {}),
-    (nn.GELU("tanh"), "GELU", {"approximate": "tanh"}), (nn.Softplus(), "Softplus", {}),
+    (nn.GELU("tanh"), "GELU", {"approximate": "tanh"}), (nn.GELU(), "GELU", {}), (nn.Softplus(), "Softplus", {}),
     (nn.Softplus(2.0, 5.0), "Softplus", {"beta": 2.0, "threshold": 5.0}), (nn.Hardtanh(), "Hardtanh", {}),
     (nn.ReLU6(), "ReLU6", {}), (nn.Softsign(), "Softsign", {}), (nn.Softmax(dim=1), "Softmax", {"dim": 1}),
     (nn.LogSoftmax(dim=0), "LogSoftmax", {"dim": 0}), (nn.Identity(), "Identity", {}), (nn.ReLU(), "ReLU", {}),
