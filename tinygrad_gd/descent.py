@@ -151,7 +151,8 @@ class Summary:
 
     It keeps the first, the previous and the last record, the first record whose loss is not finite, how often
     each slope changed sign, and the steps where the loss reached a new low (thinned to at most 2 × 1024, so a run
-    of 10⁹ steps still fits; the "within 1% from step k" of the verdict is then exact to the kept resolution).
+    of 10⁹ steps still fits; the verdict's "within 1% (of the final loss) by step k" is then exact to the kept
+    resolution).
     """
 
     LOWS = 1024
@@ -248,9 +249,9 @@ def _verdict(summary):
     gain = first - last
     if gain > 0 and (slope[1] <= slope[0] / 50 or slope[1] < 1e-8):  # the ground has flattened 50-fold
         close = next((step for step, loss in summary.lows if loss - last <= 0.01 * gain), n)
-        return Verdict("converged", f"converged: loss {first:.6g} -> {last:.6g} in {n} steps (within 1% of the "
-                                    f"final loss from step {close}{'' if summary.thinned == 1 else ' or sooner'}; "
-                                    f"slope {slope[0]:.3g} -> {slope[1]:.3g}), ending at {where}")
+        # One terminal line for one variable: the slopes that flattened are the table's last column already.
+        return Verdict("converged", f"converged: loss {first:.6g} -> {last:.4g} in {n} steps at {where} (within 1% "
+                                    f"by step {close}{'' if summary.thinned == 1 else ' or sooner'})")
     return Verdict("still descending", f"still descending: loss {first:.6g} -> {last:.6g} in {n} steps and still "
                                        f"falling, now at {where}; take more steps or a larger learning rate")
 
