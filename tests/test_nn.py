@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from interrupt import interrupt_at
 
 from tinygrad_gd import Value, nn
 from tinygrad_gd.backprop import gradcheck
@@ -301,23 +302,6 @@ def test_load_of_a_truncated_or_foreign_file_names_the_file(tmp_path):
         nn.load(nn.Linear(4, 2, rng=0), lying)
 
 
-def _interrupt_at(n):
-    """A trace hook raising KeyboardInterrupt at the n-th line event in any frame: a Ctrl-C at that point."""
-    import sys
-
-    count = [0]
-
-    def hook(frame, event, arg):
-        if event == "line":
-            count[0] += 1
-            if count[0] == n:
-                sys.settrace(None)
-                raise KeyboardInterrupt
-        return hook
-
-    return hook
-
-
 def test_a_module_load_interrupted_anywhere_is_wholly_before_or_after():
     import sys
 
@@ -335,7 +319,7 @@ def test_a_module_load_interrupted_anywhere_is_wholly_before_or_after():
     after = snapshot(model)
     for n in range(1, 5000):
         model = nn.MLP([2, 3, 1], rng=0)
-        sys.settrace(_interrupt_at(n))
+        sys.settrace(interrupt_at(n))
         try:
             model.load_state_dict(source)
             done = True

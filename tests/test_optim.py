@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from interrupt import interrupt_at
 
 from tinygrad_gd import Value
 from tinygrad_gd.optim import (
@@ -417,22 +418,6 @@ def test_a_hyperparameter_of_the_wrong_type_is_named():
 
 
 # ---- issue 12: atomic steps, loads and schedules; state that makes no sense is refused ----------------------------
-def _interrupt_at(n):
-    """A trace hook that raises KeyboardInterrupt at the n-th line event (in any frame): a Ctrl-C at that point."""
-    import sys
-
-    count = [0]
-
-    def hook(frame, event, arg):
-        if event == "line":
-            count[0] += 1
-            if count[0] == n:
-                sys.settrace(None)
-                raise KeyboardInterrupt
-        return hook
-
-    return hook
-
 
 def _snapshot(params, opt):
     return [np.array(p.data, copy=True) for p in params], [p.version for p in params], opt.state_dict()
@@ -455,7 +440,7 @@ def _interrupt_everywhere(setup, act):
     outcomes = []
     for n in range(1, 10_000):
         params, opt = setup()
-        sys.settrace(_interrupt_at(n))
+        sys.settrace(interrupt_at(n))
         try:
             act(params, opt)
             interrupted = False
@@ -532,7 +517,7 @@ def test_a_scheduler_step_interrupted_anywhere_is_wholly_before_or_after():
     import sys
     for n in range(1, 500):
         params, opt = setup()
-        sys.settrace(_interrupt_at(n))
+        sys.settrace(interrupt_at(n))
         try:
             setup.scheduler.step()
             done = True
