@@ -489,6 +489,32 @@ def test_a_step_interrupted_anywhere_is_wholly_before_or_after(make):
     assert outcomes.count("after") >= 1
 
 
+def test_plain_sgds_direct_step_writes_what_sgd_update_would_and_is_as_atomic(monkeypatch):
+    """SGD without momentum, weight decay or maximize computes lr·g itself instead of calling sgd_update (the
+    fast path of issue 11). Against the same step through sgd_update, on five kinds of weights (arrays, 0-d
+    scalars, float32, a view): identical numbers, types, dtypes, versions and state; and a bad gradient in the
+    last weight still raises before anything is written."""
+    def taken(direct, bad=False):
+        if not direct:
+            monkeypatch.setattr(SGD, "_plain_lr", lambda self, group: None)  # every group through sgd_update
+        params, opt = _five_weights(lambda p: SGD(p, lr=0.1))()
+        if bad:
+            params[-1].grad = np.ones(3)
+            before = _snapshot(params, opt)
+            with pytest.raises(ValueError, match="does not match"):
+                opt.step()
+            assert _matches(_snapshot(params, opt), before)
+        else:
+            opt.step()
+        monkeypatch.undo()
+        return [(type(p.data), p.data.dtype, np.array(p.data).tobytes(), p.version) for p in params], opt.state
+
+    assert SGD([Value(1.0, requires_grad=True)], lr=0.1)._plain_lr({"lr": 0.1, "momentum": 0, "weight_decay": 0,
+                                                                   "maximize": False}) == 0.1
+    assert taken(direct=True) == taken(direct=False)
+    assert taken(direct=True, bad=True) == taken(direct=False, bad=True)
+
+
 def test_a_load_interrupted_anywhere_is_wholly_before_or_after():
     _, source, _ = run(lambda p: Adam(p, lr=0.3, amsgrad=True), steps=3)
     saved = source.state_dict()

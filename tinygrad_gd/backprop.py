@@ -31,6 +31,7 @@ class Node(Protocol):
 
     data: Any
     grad: Any
+    _grad: Any  # what backward stores behind .grad: bare arrays, which a Value wraps only when .grad is read
     requires_grad: bool
     parents: tuple
     grad_fn: Any  # the ops.Op that made this node (its forward and rules), None for a leaf
@@ -63,7 +64,9 @@ def topological_order(root: Node, grad_only: bool = False) -> list:
         elif id(node) not in expanded:  # (a node put on the stack twice is expanded once)
             expanded.add(id(node))
             stack += (node, None)
-            stack += [p for p in node.parents if id(p) not in expanded and (p.requires_grad or not grad_only)]
+            for p in node.parents:  # a loop, not a list comprehension: that is a function call per node
+                if id(p) not in expanded and (p.requires_grad or not grad_only):
+                    stack.append(p)
     return order
 
 
@@ -83,9 +86,11 @@ def sum_to_shape(g, shape):
 
 def _check_versions(order):
     """Refuse to backpropagate through data that was changed in place after the forward pass used it."""
-    for node in order:
-        if node.grad_fn is None or not node.version and tuple([p.version for p in node.parents]) == node.saved:
-            continue  # a leaf, or nothing changed: the common case, checked cheaply first
+    for node in order:  # a leaf, or nothing changed: the common case, checked first and without a list
+        parents, saved = node.parents, node.saved
+        if node.grad_fn is None or not node.version and parents[0].version == saved[0] and parents[-1].version == \
+                saved[-1] and (len(parents) < 3 or tuple([p.version for p in parents]) == saved):
+            continue
         stale = [(p, v) for p, v in zip((*node.parents, node), (*node.saved, 0), strict=True) if p.version != v]
         if stale:
             p, v = stale[0]
@@ -115,26 +120,31 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
         if g is None:
             continue  # no path from the root needs this node's gradient (a constant)
         yield node, g
-        op = node.grad_fn
+        op, parents, params = node.grad_fn, node.parents, node.params
         if op is None:
             continue  # a leaf: nothing above it
-        inputs = node.parents if create_graph else [parent.data for parent in node.parents]
-        out = node if create_graph else node.data
-        for i, parent in enumerate(node.parents):
+        if create_graph:
+            inputs, out = parents, node
+        else:  # one and two inputs without building a list: this runs once per node
+            x, out = parents[0].data, node.data
+            inputs = (x,) if len(parents) == 1 else (x, parents[1].data) if len(parents) == 2 else \
+                [parent.data for parent in parents]
+        for i, parent in enumerate(parents):
             if not parent.requires_grad:
                 continue  # no rule runs for a constant
             # the rule itself, without Op.vjp's call in between, unless the op is variadic (it needs the position)
-            parent_g = op.vjp(i, g, out, inputs, node.params) if op.variadic else op.rules[i](g, out, *inputs,
-                                                                                            **node.params)
+            parent_g = op.vjp(i, g, out, inputs, params) if op.variadic else op.rules[i](g, out, *inputs, **params) \
+                if params else op.rules[i](g, out, *inputs)
             if parent_g.shape != inputs[i].shape:
                 parent_g = sum_to_shape(parent_g, inputs[i].shape)
-            if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
-                parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
             if edges is not None:
                 edges.append((node, parent, parent_g))
             key = id(parent)
-            pending[key] = pending[key] + parent_g if key in pending else parent_g
-
+            if key in pending:
+                pending[key] = pending[key] + parent_g  # a new array, which the walk owns
+            else:  # a weight's .grad must own its memory, not share g or a view
+                shared = type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None)
+                pending[key] = parent_g.copy() if shared and parent.grad_fn is None else parent_g
 
 def seed(root: Node, grad, create_graph: bool = False):
     """d(root)/d(root): ones for a one-number root, else the `grad` given (kept as a Value with create_graph)."""
@@ -185,11 +195,12 @@ def backward(root: Node, grad=None, retain_graph: bool = False, create_graph: bo
     del retain_graph  # nothing is freed, so there is nothing to retain
     for node, g in walk(root, seed(root, grad, create_graph), create_graph):
         if node.grad_fn is not None:
-            node.grad = g  # an intermediate shows the latest pass
-        elif node.grad is None:  # the walk hands a weight a gradient that it owns: no copy needed
+            node._grad = g  # an intermediate shows the latest pass
+        elif node._grad is None:  # the walk hands a weight a gradient that it owns: no copy needed
             # ... but in the weight's dtype, and a 0-d gradient as a NumPy scalar, like the weight's own data
-            fits = g.dtype == node.data.dtype and (g.ndim or type(g) is not np.ndarray)
-            node.grad = g if fits else np.asarray(g, node.data.dtype)[()]
+            data, array = node.data, type(g) is np.ndarray  # (a NumPy scalar's type fixes its dtype)
+            fits = type(g) is type(data) and not array or g.dtype == data.dtype and (g.ndim or not array)
+            node._grad = g if fits else np.asarray(g, data.dtype)[()]
         else:
             node.grad += g  # leaves accumulate: in place, or recorded out of place when g is part of a graph
             if node.grad.dtype != node.data.dtype:  # a 0-d float32 grad plus a float64 g: NumPy promotes

@@ -21,7 +21,6 @@ complex step) or is interrupted by Ctrl-C leaves every weight and every state wh
 
 import bisect
 import copy
-import functools
 import math
 import types
 
@@ -51,19 +50,22 @@ def _check(group, key, ok, what, hint=""):
 def _write_step(p, step, name):
     """The write `p.data -= step`, checked first: into the same memory when it may, else a new array.
 
-    A step of the parameter's own type, dtype and shape (the usual case) needs none of the checks below.
+    A step of the parameter's own type, dtype and shape (the usual case) needs none of the checks below. `name`
+    is the parameter's index in the optimizer, or its name in words (or a function that makes them): the words
+    are made only for an error.
     """
-    data = p.data
-    if type(step) is not type(data) or step.dtype != data.dtype or step.shape != data.shape:
+    data, array = p.data, type(p.data) is np.ndarray  # a NumPy scalar's type fixes its dtype and shape
+    if type(step) is not type(data) or array and (step.dtype != data.dtype or step.shape != data.shape):
         step = np.asarray(step)
         kind = np.result_type(data, step)
         if not np.can_cast(kind, data.dtype, "same_kind") or np.broadcast_shapes(data.shape, step.shape) != data.shape:
-            raise TypeError(f"the step for {name()} has dtype {step.dtype} and shape {step.shape}, which cannot be "
+            name = _name(name, p) if isinstance(name, int) else name() if callable(name) else name
+            raise TypeError(f"the step for {name} has dtype {step.dtype} and shape {step.shape}, which cannot be "
                             f"written into its {data.dtype} data of shape {data.shape}; no parameter was changed")
-    if isinstance(data, np.ndarray) and data.base is None and data.flags.writeable:
+    if array and data.base is None and data.flags.writeable:
         return (np.subtract, data, step, data)  # in place, as PyTorch: arrays the user holds see the step
     new = data - step  # a scalar or a view: a new one, of the parameter's type and dtype
-    return (setattr, p, "data", new if type(new) is type(data) and new.dtype == data.dtype else
+    return (setattr, p, "data", new if type(new) is type(data) and (not array or new.dtype == data.dtype) else
             np.asarray(new, dtype=data.dtype)[()])
 
 
@@ -122,8 +124,12 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         """Forget the slopes, so the next backward does not add onto them (PyTorch's default: set to None)."""
-        for p in (p for group in self.param_groups for p in group["params"]):
-            p.grad = None if set_to_none or p.grad is None else p.grad.detach().zero_()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p._grad is None:
+                    p._grad = None  # what `p.grad = None` stores, without the setter's checks
+                else:
+                    p.grad = p.grad.detach().zero_()
 
     def step(self, closure=None):
         """Move every parameter that has a `.grad` one step. Returns `closure()` if given (it recomputes the loss).
@@ -136,26 +142,31 @@ class Optimizer:
         loss = closure() if closure is not None else None
         update, state, writes, new_states, index = type(self).update, self.state, [], {}, -1
         for group in self.param_groups:
-            hyper = {key: group[key] for key in self.defaults}
+            lr = self._plain_lr(group)  # plain SGD: the step is lr·g, without calling update
+            hyper = {key: group[key] for key in self.defaults} if lr is None else None
             for p in group["params"]:
                 index += 1
-                grad = p.grad
+                grad = p._grad  # read bare: `p.grad` would wrap it in a Value, only for this to unwrap it
                 if grad is None or not p.requires_grad:
                     continue  # no slope (unused in the loss, zeroed, or frozen): PyTorch skips it too
-                grad = np.asarray(getattr(grad, "data", grad))  # an array, a Value, or a number set by hand
-                name = functools.partial(_name, index, p)  # the words are made only for an error
+                grad = grad.data if isinstance(grad, Value) else grad  # NumPy data (numbers are converted when set)
                 if grad.dtype.kind not in "biuf":
-                    raise TypeError(f"the gradient of {name()} has dtype {grad.dtype}: a step must be real; "
+                    raise TypeError(f"the gradient of {_name(index, p)} has dtype {grad.dtype}: a step must be real; "
                                     f"no parameter was changed")
                 if grad.shape != p.data.shape:
                     raise ValueError(f"gradient of shape {grad.shape} does not match its parameter of shape "
                                      f"{p.shape}; no parameter was changed")
-                step, new_state = update(p.data, grad, state.get(p, _NO_STATE), **hyper)
-                writes += [_write_step(p, step, name), (setattr, p, "version", p.version + 1)]
+                step, new_state = (lr * grad, None) if hyper is None else \
+                    update(p.data, grad, state.get(p, _NO_STATE), **hyper)
+                writes += (_write_step(p, step, index), (setattr, p, "version", p.version + 1))
                 if new_state:
                     new_states[p] = new_state
-        commit([*writes, (state.update, new_states)])
+        commit([*writes, (state.update, new_states)] if new_states else writes)
         return loss
+
+    def _plain_lr(self, group):
+        """The learning rate if this group's update is exactly `lr * grad` with no state, else None."""
+        return None
 
     def state_dict(self):
         """PyTorch's layout: parameters are replaced by their index (counting across groups), state copied."""
@@ -257,6 +268,12 @@ class SGD(Optimizer):
     """
 
     update = staticmethod(sgd_update)
+
+    def _plain_lr(self, group):
+        # sgd_update's first case, taken directly (a fast path, tested to write identical numbers): without
+        # momentum, weight decay or maximize it returns (lr * grad, {}), so step() skips the call and its keywords
+        plain = group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]
+        return group["lr"] if plain else None
 
     def __init__(self, params, lr=_REQUIRED, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False):  # PyTorch's positional order, so ported code means the same

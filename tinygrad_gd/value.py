@@ -114,25 +114,27 @@ def apply(op, *inputs, **params):
     shared Op, whose rules know the local derivatives), `params` (axis, exponent, ...) and `saved` (each
     parent's version now, so backward can detect data changed in place since).
     """
-    out, x = Value.__new__(Value), inputs[0]
-    try:  # one and two inputs without building a list: this runs once per node
-        out.data = op.forward(x.data, **params) if len(inputs) == 1 else op.forward(x.data, inputs[1].data, **params) \
-            if len(inputs) == 2 else op.forward(*[v.data for v in inputs], **params)
+    out, x, n = Value.__new__(Value), inputs[0], len(inputs)
+    try:  # one and two inputs called directly, without building a list or a dict: this runs once per node
+        out.data = (op.forward(x.data, **params) if params else op.forward(x.data)) if n == 1 else \
+            op.forward(x.data, inputs[1].data) if n == 2 and not params else \
+            op.forward(*[v.data for v in inputs], **params)
     except ValueError as error:
         shapes = " and ".join(str(v.shape) for v in inputs)
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
     # No params, and parents unchanged, are shared objects: per node, two objects fewer to hold and for the GC to count
     out._grad, out.name, out.version, out.params = None, None, 0, params or _NO_PARAMS
-    if (not _off or _mode.enabled) and (x.requires_grad or True in [v.requires_grad for v in inputs]):
+    if (not _off or _mode.enabled) and (x.requires_grad or inputs[-1].requires_grad or
+                                        n > 2 and True in [v.requires_grad for v in inputs]):
         out.requires_grad, out.parents, out.grad_fn = True, inputs, op
-        saved = tuple([v.version for v in inputs])
-        out.saved = _UNCHANGED.get(saved, saved)
+        out.saved = _UNCHANGED[n] if n < 3 and not x.version and not inputs[-1].version else \
+            tuple([v.version for v in inputs])
     else:  # nothing to differentiate: no parents kept, so the inputs can be freed
         out.requires_grad, out.parents, out.grad_fn, out.saved = False, (), None, ()
     return out
 
 
-_NO_PARAMS, _UNCHANGED = {}, {(0,): (0,), (0, 0): (0, 0)}  # shared: never written (rules get **params copies)
+_NO_PARAMS, _UNCHANGED = {}, ((), (0,), (0, 0))  # shared: never written (rules get **params copies)
 
 
 def _constant(x, like):
