@@ -265,6 +265,11 @@ def test_judge_names_each_outcome():
     assert slow.kind == "not learned" and "worse than guessing (2.3)" in slow.message
     assert "The loss is falling, slowly" in slow.message
     assert "fell inf" not in judge(0.69, 0.0, [0.1], 1.0, 2).message  # a loss of exactly 0
+    overfit = judge(2.3, 0.0006, [1.0, 0.01], 0.99, 10, "held-out", val_losses=[0.4, 0.033, 0.05, 0.0441])
+    assert overfit.kind == "learned" and overfit.message.endswith(
+        "The held-out loss rose from its best, 0.033 in epoch 2, to 0.0441: it has begun to overfit its training "
+        "data; more epochs will not help.")
+    assert "overfit" not in judge(2.3, 0.0006, [1.0, 0.01], 0.99, 10, val_losses=[0.4, 0.033, 0.039]).message
 
 
 def test_final_numbers_have_significant_digits_not_four_decimals():

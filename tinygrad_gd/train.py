@@ -262,7 +262,7 @@ class LRFinderResult:
         ax.plot(self.lrs, self.smoothed, color="C0", label="smoothed loss")
         ax.axhline(self.start_loss(), color="gray", ls=":", lw=1,
                    label=f"the loss at the start: {self.start_loss():.3g} (a fall of a tenth counts)")
-        ax.axvline(self.suggestion, color="C3", ls="--", label=f"suggested lr {self.suggestion:.2g} ({self.rule})")
+        ax.axvline(self.suggestion, color="C3", ls="--", label=f"suggested lr {self.suggestion:.3g} ({self.rule})")
         seen = [v for v in self.losses + self.smoothed if np.isfinite(v)]
         low, top = min(seen), max(self.smoothed[0] * 1.5, min(self.smoothed) * 1.5)  # the divergence runs off
         ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="training loss",
@@ -387,7 +387,8 @@ class Verdict:
     message: str
 
 
-def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="training", lr=None, diverged=None):
+def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="training", lr=None, diverged=None,
+          val_losses=None):
     """Say whether learning happened, with the numbers that show it, and what to try when it did not.
 
     Compares the loss of the model before training (`start_loss`) and after (`end_loss`) with ln(n_classes),
@@ -397,6 +398,7 @@ def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="traini
     chance to 100%, "partly learned" from a quarter, and below a quarter it counts as chance. An epoch whose
     mean loss passed 10x the start is named (a blow-up the end alone would hide). `diverged` is the
     TrainingDiverged of a run that stopped at NaN or infinity; `lr` makes the advice concrete ("--lr 10").
+    `val_losses` (held-out loss per epoch), when given, adds a note if it ended 20% above its best: memorising.
     """
     chance, guessing = 1 / n_classes, math.log(n_classes)
     odds = f"chance ({chance:.0%}: 1 class in {n_classes})"
@@ -419,7 +421,8 @@ def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="traini
     score = f"{split} accuracy {accuracy:.1%}"
     if fell and end_loss < guessing and gain >= 0.25:
         if gain >= 0.8:
-            return Verdict("learned", f"learned: the loss {change}, and {score} is far above {odds}.")
+            return Verdict("learned", f"learned: the loss {change}, and {score} is far above {odds}."
+                           + _memorising(val_losses))
         advice = (f"The blow-up says the learning rate is too large: {smaller}." if spiked else
                   "More epochs or a larger learning rate may take it further.")
         return Verdict("partly learned", f"partly learned: the loss {change}, and {score} is above {odds}, "
@@ -435,6 +438,15 @@ def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="traini
     else:
         advice = "The loss is falling, slowly: try more epochs or a larger learning rate."
     return Verdict("not learned", f"not learned: the loss {change}{worse} and {accuracy_said}. {advice}")
+
+
+def _memorising(val_losses):
+    """A note when the held-out loss ended 20% above its best while training went on: overfitting."""
+    if not val_losses or val_losses[-1] <= 1.2 * min(val_losses):
+        return ""
+    best = min(val_losses)
+    return (f" The held-out loss rose from its best, {best:.3g} in epoch {val_losses.index(best) + 1}, to "
+            f"{val_losses[-1]:.3g}: it has begun to overfit its training data; more epochs will not help.")
 
 
 def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=0, plot=None, progress=None,
@@ -486,7 +498,7 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
             f"{history['val_loss'][-1]:.3g}")
         say(f"held-out accuracy {result['accuracy']:.1%} (on {len(val_data[1])} digits it never trained on)")
     result["verdict"] = judge(start_loss, end_loss, history["loss"], result["accuracy"], n_classes, which, lr,
-                              diverged)
+                              diverged, history.get("val_loss"))
     say(result["verdict"].message)
     if plot is not None:
         say(f"plot saved to {_plot(history, plot, dataset, model, X, y, start_loss, end_loss, n_classes, diverged)}")
@@ -501,7 +513,7 @@ def _plot(history, path, dataset, model, X, y, start_loss, end_loss, n_classes, 
     left, right = fig.subplots(1, 2)
     epochs = range(len(history["loss"]) + 1)
     left.plot(epochs, [start_loss, *history["loss"]], marker="." if len(epochs) < 20 else None,
-              label="training loss (epoch 0: before; then each epoch's mean)")
+              label="training loss (0: before training, then epoch means)")
     if "val_loss" in history and history["val_loss"]:
         left.plot(epochs[1:len(history["val_loss"]) + 1], history["val_loss"], label="held-out loss")
     if np.isfinite(end_loss):
