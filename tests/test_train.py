@@ -249,10 +249,17 @@ def test_train_that_becomes_nan_is_a_diverged_verdict(capsys, tmp_path):
     plot = tmp_path / "nan.png"
     code, text, err = _run(capsys, "moons", "--optimizer", "sgd", "--lr", "100", "--plot", str(plot))
     assert code == 0 and err == ""
-    assert ("diverged: the loss became nan at epoch 1, step 6 (after 1.62e+24 the step before), from 0.694 "
-            "before training: the steps overshoot and grow. The learning rate is too large; try one ten times "
-            "smaller (--lr 10).") in text
+    assert ("diverged: the loss became nan at epoch 1, step 6 (after 1.62e+24 the step before). The loss was "
+            "0.694 before training: the steps overshoot and grow. The learning rate is too large; try one ten "
+            "times smaller (--lr 10).") in text
     assert "final loss" not in text and plot.read_bytes()[:4] == b"\x89PNG"  # the plot shows where it stopped
+
+
+def test_weights_that_blow_up_after_some_epochs_say_how_the_loss_grew(capsys):
+    code, text, _ = _run(capsys, "moons", "--optimizer", "sgd", "--lr", "1000", "--batch-size", "0", "--epochs", "5")
+    assert code == 0 and "full batch (200 samples)" in text
+    assert ("diverged: the weights became NaN or infinite after the last step of epoch 4 (step 1). The loss was "
+            "0.694 before training and 1.32e+17 in epoch 3: the steps overshoot and grow.") in text
 
 
 def test_judge_names_each_outcome():

@@ -404,8 +404,10 @@ def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="traini
     odds = f"chance ({chance:.0%}: 1 class in {n_classes})"
     smaller = "try one ten times smaller" + (f" (--lr {lr / 10:g})" if lr else "")
     if diverged is not None:
-        return Verdict("diverged", f"diverged: {diverged.event}, from {start_loss:.3g} before training: the steps "
-                                   f"overshoot and grow. The learning rate is too large; {smaller}.")
+        then = f" and {epoch_losses[-1]:.3g} in epoch {len(epoch_losses)}" if epoch_losses else ""
+        return Verdict("diverged", f"diverged: {diverged.event}. The loss was {start_loss:.3g} before training"
+                                   f"{then}: the steps overshoot and grow. The learning rate is too large; "
+                                   f"{smaller}.")
     peak = max(epoch_losses)
     gain = (accuracy - chance) / (1 - chance)
     fell, rose = end_loss < 0.9 * start_loss, end_loss > 1.1 * start_loss
@@ -465,6 +467,9 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
         raise ValueError(f"unknown dataset {dataset!r}; choose 'moons' or 'digits'")
     if optimizer not in optim.BY_NAME:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(optim.BY_NAME)}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):  # said before the header, not after it
+        raise ValueError(f"batch_size must be a positive int or None (full batch), not {batch_size!r}")
     if plot is not None:  # fail before training, not after, when matplotlib is missing or the folder is
         figure_class()
         folder = os.path.dirname(os.path.abspath(plot))
@@ -476,7 +481,8 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
     hiker = optim.make_optimizer(optimizer, model.parameters(), lr)
     say = lambda text: print(textwrap.fill(text, 80, break_on_hyphens=False), file=out)  # noqa: E731
     say(f"{dataset}: {type(model).__name__} with {sum(p.numel() for p in model.parameters())} weights, "
-        f"{optimizer} lr={lr:g}, {epochs} epochs, batch size {batch_size or 'all'}")
+        f"{optimizer} lr={lr:g}, {epochs} epochs, "
+        + (f"batch size {batch_size}" if batch_size else f"full batch ({len(X)} samples)"))
     start_loss = _evaluate(model, losses.cross_entropy, None, X, y)[0]
     diverged = None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit, once
