@@ -225,6 +225,15 @@ def test_train_moons_lr_100_for_400_epochs_names_the_blow_up(capsys):
             "learning rate is too large: try one ten times smaller (--lr 10).") in text
 
 
+def test_train_moons_400_epochs_prints_a_tiny_loss_at_significant_digits(capsys):
+    """Issue 9: `train moons --epochs 400` printed "final loss 0.0000"."""
+    code, text, _ = _run(capsys, "moons", "--epochs", "400")
+    assert code == 0 and "0.0000" not in text
+    assert "final loss 2.23e-05 (0.694 before training), training accuracy 100.0%" in text
+    assert ("learned: the loss fell 31,200x (0.694 -> 2.23e-05), and training accuracy 100.0% is far above chance "
+            "(50%: 1 class in 2).") in text
+
+
 def test_train_moons_that_learns_says_so_with_numbers(capsys):
     code, text, _ = _run(capsys, "moons", "--epochs", "20")
     assert code == 0
