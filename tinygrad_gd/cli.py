@@ -91,11 +91,13 @@ def run_descend(args, out=None):
         rows = descent_steps(expression, parse_assignments(args.start), args.optimizer, lr, args.steps,
                              args.momentum, args.seed, curvature=args.show_curvature)
         print(f"{args.optimizer} on {expression.source} with lr {lr:g}", file=out)
-        summary, records = Summary(), []  # rows are printed as they come; only the verdict's summary is kept
+        # rows are printed as they come; only the verdict's summary is kept
+        summary, records = Summary(args.optimizer, lr, args.momentum), []
         keep = records.append if args.plot or args.html else lambda record: None
-        for line in format_rows((keep(r) or summary.add(r) for r in rows), args.show_state, args.show_curvature):
+        for line in format_rows((keep(r) or summary.add(r) for r in rows), args.show_state, args.show_curvature,
+                                last_step=args.steps):
             print(line, file=out)
-        print(summary.verdict().message, file=out)
+        print(summary.verdict().text(), file=out)
         runs.append((lr, records, summary))
     plot = page = None
     with all_or_nothing():  # the plot and the page are written both, or neither
