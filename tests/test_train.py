@@ -225,6 +225,15 @@ def test_train_moons_lr_100_for_400_epochs_names_the_blow_up(capsys):
             "learning rate is too large: try one ten times smaller (--lr 10).") in text
 
 
+def test_train_moons_400_epochs_prints_a_tiny_loss_at_significant_digits(capsys):
+    """Issue 9: `train moons --epochs 400` printed "final loss 0.0000"."""
+    code, text, _ = _run(capsys, "moons", "--epochs", "400")
+    assert code == 0 and "0.0000" not in text
+    assert "final loss 2.23e-05 (0.694 before training), training accuracy 100.0%" in text
+    assert ("learned: the loss fell 31,200x (0.694 -> 2.23e-05), and training accuracy 100.0% is far above chance "
+            "(50%: 1 class in 2).") in text
+
+
 def test_train_moons_that_learns_says_so_with_numbers(capsys):
     code, text, _ = _run(capsys, "moons", "--epochs", "20")
     assert code == 0
@@ -249,10 +258,17 @@ def test_train_that_becomes_nan_is_a_diverged_verdict(capsys, tmp_path):
     plot = tmp_path / "nan.png"
     code, text, err = _run(capsys, "moons", "--optimizer", "sgd", "--lr", "100", "--plot", str(plot))
     assert code == 0 and err == ""
-    assert ("diverged: the loss became nan at epoch 1, step 6 (after 1.62e+24 the step before), from 0.694 "
-            "before training: the steps overshoot and grow. The learning rate is too large; try one ten times "
-            "smaller (--lr 10).") in text
+    assert ("diverged: the loss became nan at epoch 1, step 6 (after 1.62e+24 the step before). The loss was "
+            "0.694 before training: the steps overshoot and grow. The learning rate is too large; try one ten "
+            "times smaller (--lr 10).") in text
     assert "final loss" not in text and plot.read_bytes()[:4] == b"\x89PNG"  # the plot shows where it stopped
+
+
+def test_weights_that_blow_up_after_some_epochs_say_how_the_loss_grew(capsys):
+    code, text, _ = _run(capsys, "moons", "--optimizer", "sgd", "--lr", "1000", "--batch-size", "0", "--epochs", "5")
+    assert code == 0 and "full batch (200 samples)" in text
+    assert ("diverged: the weights became NaN or infinite after the last step of epoch 4 (step 1). The loss was "
+            "0.694 before training and 1.32e+17 in epoch 3: the steps overshoot and grow.") in text
 
 
 def test_judge_names_each_outcome():
@@ -265,6 +281,11 @@ def test_judge_names_each_outcome():
     assert slow.kind == "not learned" and "worse than guessing (2.3)" in slow.message
     assert "The loss is falling, slowly" in slow.message
     assert "fell inf" not in judge(0.69, 0.0, [0.1], 1.0, 2).message  # a loss of exactly 0
+    overfit = judge(2.3, 0.0006, [1.0, 0.01], 0.99, 10, "held-out", val_losses=[0.4, 0.033, 0.05, 0.0441])
+    assert overfit.kind == "learned" and overfit.message.endswith(
+        "The held-out loss rose from its best, 0.033 in epoch 2, to 0.0441: it has begun to overfit its training "
+        "data; more epochs will not help.")
+    assert "overfit" not in judge(2.3, 0.0006, [1.0, 0.01], 0.99, 10, val_losses=[0.4, 0.033, 0.039]).message
 
 
 def test_final_numbers_have_significant_digits_not_four_decimals():

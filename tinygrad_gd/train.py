@@ -262,7 +262,7 @@ class LRFinderResult:
         ax.plot(self.lrs, self.smoothed, color="C0", label="smoothed loss")
         ax.axhline(self.start_loss(), color="gray", ls=":", lw=1,
                    label=f"the loss at the start: {self.start_loss():.3g} (a fall of a tenth counts)")
-        ax.axvline(self.suggestion, color="C3", ls="--", label=f"suggested lr {self.suggestion:.2g} ({self.rule})")
+        ax.axvline(self.suggestion, color="C3", ls="--", label=f"suggested lr {self.suggestion:.3g} ({self.rule})")
         seen = [v for v in self.losses + self.smoothed if np.isfinite(v)]
         low, top = min(seen), max(self.smoothed[0] * 1.5, min(self.smoothed) * 1.5)  # the divergence runs off
         ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="training loss",
@@ -387,7 +387,8 @@ class Verdict:
     message: str
 
 
-def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="training", lr=None, diverged=None):
+def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="training", lr=None, diverged=None,
+          val_losses=None):
     """Say whether learning happened, with the numbers that show it, and what to try when it did not.
 
     Compares the loss of the model before training (`start_loss`) and after (`end_loss`) with ln(n_classes),
@@ -397,13 +398,16 @@ def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="traini
     chance to 100%, "partly learned" from a quarter, and below a quarter it counts as chance. An epoch whose
     mean loss passed 10x the start is named (a blow-up the end alone would hide). `diverged` is the
     TrainingDiverged of a run that stopped at NaN or infinity; `lr` makes the advice concrete ("--lr 10").
+    `val_losses` (held-out loss per epoch), when given, adds a note if it ended 20% above its best: memorising.
     """
     chance, guessing = 1 / n_classes, math.log(n_classes)
     odds = f"chance ({chance:.0%}: 1 class in {n_classes})"
     smaller = "try one ten times smaller" + (f" (--lr {lr / 10:g})" if lr else "")
     if diverged is not None:
-        return Verdict("diverged", f"diverged: {diverged.event}, from {start_loss:.3g} before training: the steps "
-                                   f"overshoot and grow. The learning rate is too large; {smaller}.")
+        then = f" and {epoch_losses[-1]:.3g} in epoch {len(epoch_losses)}" if epoch_losses else ""
+        return Verdict("diverged", f"diverged: {diverged.event}. The loss was {start_loss:.3g} before training"
+                                   f"{then}: the steps overshoot and grow. The learning rate is too large; "
+                                   f"{smaller}.")
     peak = max(epoch_losses)
     gain = (accuracy - chance) / (1 - chance)
     fell, rose = end_loss < 0.9 * start_loss, end_loss > 1.1 * start_loss
@@ -419,7 +423,8 @@ def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="traini
     score = f"{split} accuracy {accuracy:.1%}"
     if fell and end_loss < guessing and gain >= 0.25:
         if gain >= 0.8:
-            return Verdict("learned", f"learned: the loss {change}, and {score} is far above {odds}.")
+            return Verdict("learned", f"learned: the loss {change}, and {score} is far above {odds}."
+                           + _memorising(val_losses))
         advice = (f"The blow-up says the learning rate is too large: {smaller}." if spiked else
                   "More epochs or a larger learning rate may take it further.")
         return Verdict("partly learned", f"partly learned: the loss {change}, and {score} is above {odds}, "
@@ -435,6 +440,15 @@ def judge(start_loss, end_loss, epoch_losses, accuracy, n_classes, split="traini
     else:
         advice = "The loss is falling, slowly: try more epochs or a larger learning rate."
     return Verdict("not learned", f"not learned: the loss {change}{worse} and {accuracy_said}. {advice}")
+
+
+def _memorising(val_losses):
+    """A note when the held-out loss ended 20% above its best while training went on: overfitting."""
+    if not val_losses or val_losses[-1] <= 1.2 * min(val_losses):
+        return ""
+    best = min(val_losses)
+    return (f" The held-out loss rose from its best, {best:.3g} in epoch {val_losses.index(best) + 1}, to "
+            f"{val_losses[-1]:.3g}: it has begun to overfit its training data; more epochs will not help.")
 
 
 def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=0, plot=None, progress=None,
@@ -453,6 +467,9 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
         raise ValueError(f"unknown dataset {dataset!r}; choose 'moons' or 'digits'")
     if optimizer not in optim.BY_NAME:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(optim.BY_NAME)}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):  # said before the header, not after it
+        raise ValueError(f"batch_size must be a positive int or None (full batch), not {batch_size!r}")
     if plot is not None:  # fail before training, not after, when matplotlib is missing or the folder is
         figure_class()
         folder = os.path.dirname(os.path.abspath(plot))
@@ -464,7 +481,8 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
     hiker = optim.make_optimizer(optimizer, model.parameters(), lr)
     say = lambda text: print(textwrap.fill(text, 80, break_on_hyphens=False), file=out)  # noqa: E731
     say(f"{dataset}: {type(model).__name__} with {sum(p.numel() for p in model.parameters())} weights, "
-        f"{optimizer} lr={lr:g}, {epochs} epochs, batch size {batch_size or 'all'}")
+        f"{optimizer} lr={lr:g}, {epochs} epochs, "
+        + (f"batch size {batch_size}" if batch_size else f"full batch ({len(X)} samples)"))
     start_loss = _evaluate(model, losses.cross_entropy, None, X, y)[0]
     diverged = None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit, once
@@ -486,7 +504,7 @@ def run_demo(dataset, optimizer="adam", lr=0.01, epochs=50, batch_size=32, seed=
             f"{history['val_loss'][-1]:.3g}")
         say(f"held-out accuracy {result['accuracy']:.1%} (on {len(val_data[1])} digits it never trained on)")
     result["verdict"] = judge(start_loss, end_loss, history["loss"], result["accuracy"], n_classes, which, lr,
-                              diverged)
+                              diverged, history.get("val_loss"))
     say(result["verdict"].message)
     if plot is not None:
         say(f"plot saved to {_plot(history, plot, dataset, model, X, y, start_loss, end_loss, n_classes, diverged)}")
@@ -501,7 +519,7 @@ def _plot(history, path, dataset, model, X, y, start_loss, end_loss, n_classes, 
     left, right = fig.subplots(1, 2)
     epochs = range(len(history["loss"]) + 1)
     left.plot(epochs, [start_loss, *history["loss"]], marker="." if len(epochs) < 20 else None,
-              label="training loss (epoch 0: before; then each epoch's mean)")
+              label="training loss (0: before training, then epoch means)")
     if "val_loss" in history and history["val_loss"]:
         left.plot(epochs[1:len(history["val_loss"]) + 1], history["val_loss"], label="held-out loss")
     if np.isfinite(end_loss):
