@@ -76,9 +76,11 @@ def _progress_bar(epochs, progress):
         return None  # tqdm is an optional extra: training works the same without a bar
     try:  # a widget bar in notebooks, but only where ipywidgets exists; tqdm.auto warns without it
         import ipywidgets  # noqa: F401
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm as auto
     except ImportError:
-        pass
+        auto = tqdm
+    if auto is not tqdm:  # a widget sizes itself (its ncols would be pixels)
+        return auto(total=epochs, unit="epoch", leave=False)
     return tqdm(total=epochs, unit="epoch", leave=False, ncols=min(80, shutil.get_terminal_size().columns),
                 bar_format="epoch {n_fmt}/{total_fmt} |{bar}| {remaining} left{postfix}")
 
