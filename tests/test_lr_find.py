@@ -139,11 +139,26 @@ def test_cli_prints_the_curve_and_the_suggestion(capsys, tmp_path):
     assert main(["lr-find", "moons", "--steps", "60", "--plot", str(plot)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "moons: sgd, lr from 1e-07 to 10 over 60 mini-batches of 32"
-    assert lines[1].split() == ["lr", "smoothed", "loss"] and len(lines) == 1 + 1 + 8 + 4
-    assert lines[2].split()[0] == "1.00e-07"
-    assert lines[-2].startswith("suggested lr: ") and "(steepest descent of the smoothed loss)" in lines[-2]
-    assert "the minimum's rate / 10 is" in lines[-3] and lines[-1] == f"plot saved to {plot}"
+    assert lines[1].split() == ["lr", "smoothed", "loss"] and len(lines) == 1 + 1 + 8 + 1 + 3 + 3
+    assert lines[2].split()[0] == "1.00e-07" and lines[2].split()[1] == "0.6994"  # 4 significant digits
+    assert lines[10] == "stopped: reached end_lr 10 after 60 steps"
+    assert " ".join(lines[11:14]) == (  # SGD on the moons: 60 mini-batches are too few to learn
+        "no rate learned much: the smoothed loss fell only 7% (0.697 -> 0.65 at lr 2.1), so the suggestion is a "
+        "guess. Try a larger --end-lr, more --steps (each rate gets one mini-batch) or another --optimizer.")
+    assert lines[-2] == "suggested lr: 1.54 (steepest descent of the smoothed loss)"
+    assert lines[-3] == "steepest fall at lr 1.54; the minimum's rate / 10 is 0.21"
+    assert lines[-1] == f"plot saved to {plot}" and all(len(line) <= 80 for line in lines[:-1])
     assert plot.stat().st_size > 10_000
+
+
+def test_cli_says_when_learning_happened(capsys):
+    """Issue 9: the range test says whether any rate made the loss fall, with the numbers."""
+    assert main(["lr-find", "moons", "--optimizer", "adam"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-4] == "stopped: diverged at lr 4.75 (step 96): the smoothed loss passed 4x its best"
+    assert lines[-3] == "learning happened: the smoothed loss fell 19% (0.692 -> 0.558 at lr 0.509)."
+    assert lines[-2] == "steepest fall at lr 0.115; the minimum's rate / 10 is 0.0509"
+    assert all(len(line) <= 80 for line in lines)
 
 
 def test_cli_reports_bad_rates_and_a_missing_folder(capsys, tmp_path):

@@ -3,6 +3,8 @@
 import importlib.util
 import math
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,7 +90,7 @@ def test_progress_bar_is_optional(capsys, monkeypatch):
     if importlib.util.find_spec("tqdm") is not None:
         fit(model, mse, SGD(model.parameters(), 0.1), (X, y), epochs=2, progress=True)
         err = capsys.readouterr().err
-        assert "2/2" in err and "loss=" in err  # the bar counts epochs and shows the latest score
+        assert "epoch 0/2" in err  # the bar counts epochs (later refreshes are rate-limited: not pinned here)
     import builtins
 
     real_import = builtins.__import__
@@ -111,9 +113,11 @@ def test_cli_train_moons_prints_loss_and_accuracy(tmp_path, capsys):
 
     pytest.importorskip("matplotlib")
     assert main(["train", "moons", "--epochs", "40", "--plot", str(tmp_path / "moons.png")]) == 0
-    text = capsys.readouterr().out
-    assert "final loss" in text and "training accuracy" in text
-    assert float(text.split("training accuracy ")[1].split("%")[0]) >= 97
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "moons: MLP with 354 weights, adam lr=0.01, 40 epochs, batch size 32"
+    assert lines[1].startswith("final loss ") and "(0.694 before training), training accuracy " in lines[1]
+    assert float(lines[1].split("training accuracy ")[1].split("%")[0]) >= 97
+    assert lines[2].startswith("learned: the loss fell ")
     assert (tmp_path / "moons.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -189,3 +193,166 @@ def test_fit_refuses_data_that_is_not_finite_naming_where(where, message):
     with pytest.raises(ValueError, match=message):
         fit(model, loss, optim.SGD(model.parameters(), lr=0.1), (X, y), 3, val_data=(X_val, np.zeros(2)))
     assert all(np.array_equal(p.data, b) for p, b in zip(model.parameters(), before, strict=True))
+
+
+# ---- issue 9: train says whether learning happened ------------------------------------------------------------
+def _run(capsys, *argv):
+    from tinygrad_gd.cli import main
+
+    code = main(["train", *argv])
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    return code, " ".join(lines), err
+
+
+# A rate of 100 is chaotic: the last digits of its numbers follow every rounding in the engine, so these tests
+# pin the words and the shape of each number (N); the README test re-runs the same commands digit for digit.
+N = r"\d[\d.e+-]*"
+
+
+def test_train_moons_lr_100_says_nothing_was_learned(capsys):
+    """Issue 9: `train moons --lr 100` ended "final loss 2.7374, training accuracy 50.00%", exit 0, no word."""
+    code, text, err = _run(capsys, "moons", "--lr", "100")
+    assert code == 0 and err == ""  # learning nothing is an outcome of the experiment, not an error
+    assert re.search(rf"final loss {N} \(0.694 before training\), training accuracy 50.0%", text)
+    assert re.search(rf"not learned: the loss rose 0.694 -> {N} after a blow-up to {N}e\+0\d in epoch 1, worse "
+                     r"than guessing \(0.693\), and training accuracy 50.0% is no better than chance \(50%: 1 class "
+                     r"in 2\). The steps overshoot: the learning rate is too large; try one ten times smaller "
+                     r"\(--lr 10\).", text), text
+
+
+def test_train_moons_lr_100_for_400_epochs_names_the_blow_up(capsys):
+    """Issue 9: a long run at lr 100 must not hide epoch 1's blow-up (2e+07) behind its last epochs."""
+    code, text, _ = _run(capsys, "moons", "--lr", "100", "--epochs", "400")
+    assert code == 0 and "0.0000" not in text
+    assert re.search(rf"(partly |not )learned: the loss (fell {N}x \(|rose )0.694 -> {N}\)? after a blow-up to "
+                     rf"{N}e\+0\d in epoch 1.*(The blow-up says the learning rate|The steps overshoot: the learning "
+                     r"rate) is too large(:|;) try one ten times smaller \(--lr 10\).", text), text
+
+
+def test_train_moons_400_epochs_prints_a_tiny_loss_at_significant_digits(capsys):
+    """Issue 9: `train moons --epochs 400` printed "final loss 0.0000"."""
+    code, text, _ = _run(capsys, "moons", "--epochs", "400")
+    assert code == 0 and "0.0000" not in text
+    assert "final loss 2.23e-05 (0.694 before training), training accuracy 100.0%" in text
+    assert ("learned: the loss fell 31,200x (0.694 -> 2.23e-05), and training accuracy 100.0% is far above chance "
+            "(50%: 1 class in 2).") in text
+
+
+def test_train_moons_that_learns_says_so_with_numbers(capsys):
+    code, text, _ = _run(capsys, "moons", "--epochs", "20")
+    assert code == 0
+    verdict = text.split("learned: ")[1]
+    assert text.count("learned: ") == 1 and "not learned" not in text and "partly" not in text
+    assert verdict.startswith("the loss fell ") and "(0.694 -> " in verdict
+    assert "is far above chance (50%: 1 class in 2)." in verdict
+    assert float(text.split("training accuracy ")[1].split("%")[0]) >= 97
+
+
+def test_train_with_steps_too_small_says_to_take_larger_ones(capsys):
+    code, text, _ = _run(capsys, "moons", "--optimizer", "sgd", "--lr", "1e-5", "--epochs", "3")
+    assert code == 0
+    assert "not learned: the loss barely moved (0.694 -> 0.694), about guessing's (0.693)" in text
+    assert "is no better than chance (50%: 1 class in 2)" in text
+    assert "The steps are too small or too few: try a larger learning rate (--lr 0.0001) or more epochs." in text
+
+
+def test_train_that_becomes_nan_is_a_diverged_verdict(capsys, tmp_path):
+    """NaN is reported as descend reports it: a verdict on stdout, exit 0 (the program worked; descent did not)."""
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "nan.png"
+    code, text, err = _run(capsys, "moons", "--optimizer", "sgd", "--lr", "100", "--plot", str(plot))
+    assert code == 0 and err == ""
+    assert re.search(rf"diverged: the loss became (nan|inf) at epoch 1, step \d+ \(after {N} the step before\). "
+                     r"The loss was 0.694 before training: the steps overshoot and grow. The learning rate is too "
+                     r"large; try one ten times smaller \(--lr 10\).", text), text
+    assert "final loss" not in text and plot.read_bytes()[:4] == b"\x89PNG"  # the plot shows where it stopped
+
+
+def test_weights_that_blow_up_after_some_epochs_say_how_the_loss_grew(capsys):
+    code, text, _ = _run(capsys, "moons", "--optimizer", "sgd", "--lr", "1000", "--batch-size", "0", "--epochs", "5")
+    assert code == 0 and "full batch (200 samples)" in text
+    assert re.search(rf"diverged: the weights became NaN or infinite after the last step of epoch \d \(step 1\). "
+                     rf"The loss was 0.694 before training and {N} in epoch \d: the steps overshoot and grow.", text)
+
+
+def test_judge_names_each_outcome():
+    from tinygrad_gd.train import judge
+
+    assert judge(2.3, 0.05, [1.0, 0.1], 0.97, 10, "held-out").kind == "learned"
+    partly = judge(0.69, 0.4, [0.6, 0.45], 0.80, 2)
+    assert partly.kind == "partly learned" and "More epochs or a larger learning rate" in partly.message
+    slow = judge(3.0, 2.5, [2.9, 2.6], 0.12, 10, lr=0.1)  # fell, but still worse than guessing
+    assert slow.kind == "not learned" and "worse than guessing (2.3)" in slow.message
+    assert "The loss is falling, slowly" in slow.message
+    assert "fell inf" not in judge(0.69, 0.0, [0.1], 1.0, 2).message  # a loss of exactly 0
+    overfit = judge(2.3, 0.0006, [1.0, 0.01], 0.99, 10, "held-out", val_losses=[0.4, 0.033, 0.05, 0.0441])
+    assert overfit.kind == "learned" and overfit.message.endswith(
+        "The held-out loss rose from its best, 0.033 in epoch 2, to 0.0441: it has begun to overfit its training "
+        "data; more epochs will not help.")
+    assert "overfit" not in judge(2.3, 0.0006, [1.0, 0.01], 0.99, 10, val_losses=[0.4, 0.033, 0.039]).message
+
+
+def test_final_numbers_have_significant_digits_not_four_decimals():
+    from tinygrad_gd.train import judge
+
+    message = judge(0.69, 8.9e-05, [0.3, 1e-4], 1.0, 2).message
+    assert "0.69 -> 8.9e-05" in message and "0.0000" not in message
+
+
+def test_the_progress_bar_fits_80_columns_and_names_accuracy():
+    pytest.importorskip("tqdm")
+    from tinygrad_gd.train import _postfix, _progress_bar
+
+    history = {"loss": [1.23456e-05], "metric": [1.0], "val_loss": [0.0443], "val_metric": [0.989]}
+    assert _postfix(history, accuracy) == "loss=1.23e-05 val_loss=0.0443 val_acc=98.9%"
+    assert _postfix({"loss": [0.00193], "metric": [1.0]}, accuracy) == "loss=0.00193 acc=100.0%"
+    bar = _progress_bar(500, True)
+    try:
+        bar.n = 377
+        bar.set_postfix_str(_postfix(history, accuracy), refresh=False)
+        shown = str(bar)
+    finally:
+        bar.close()
+    assert len(shown) <= 80 and "metric=" not in shown
+    assert shown.startswith("epoch 377/500 |") and shown.endswith("val_acc=98.9%")
+
+
+def test_digits_says_held_out_accuracy_against_chance_1_in_10(capsys, tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    code, text, _ = _run(capsys, "digits", "--epochs", "1", "--plot", str(tmp_path / "d.png"))
+    assert code == 0 and "held-out loss" in text and "held-out accuracy" in text
+    assert "(on 359 digits it never trained on)" in text and "chance (10%: 1 class in 10)" in text
+
+
+def _readme_runs(*commands):
+    """The README's `$ tinygrad-gd train|lr-find ...` lines and the output quoted under each."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    runs, current = [], None
+    for line in readme.splitlines():
+        if line.startswith("$ ") or line.startswith("```"):
+            current = None
+        if line.startswith(tuple(f"$ tinygrad-gd {c} " for c in commands)):
+            current = (line[2:].split()[1:], [])
+            runs.append(current)
+        elif current is not None:
+            current[1].append(line)
+    return runs
+
+
+def test_readme_quotes_what_train_and_lr_find_print(capsys, tmp_path, monkeypatch):
+    """Issue 9: every README train/lr-find command's output is pasted as it runs, each line at most 80 columns
+    (the digits runs take ~15 s each: their lines are checked, the moons runs are re-run and compared)."""
+    pytest.importorskip("matplotlib")
+    from tinygrad_gd.cli import main
+
+    runs = _readme_runs("train", "lr-find")
+    assert len(runs) >= 5
+    monkeypatch.chdir(tmp_path)
+    for argv, quoted in runs:
+        assert all(len(line) <= 80 for line in quoted), argv
+        if argv[1] == "moons":
+            assert main(argv) == 0
+            assert capsys.readouterr().out.splitlines() == quoted, argv

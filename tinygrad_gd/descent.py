@@ -12,6 +12,9 @@ step it scores the current point, lets backpropagation fill `.grad`, and lets th
 import io
 import math
 import os
+import re
+import textwrap
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,7 +108,7 @@ def _take_step(k, steps, expression, params, hiker, curvature):
         hiker.step(lambda: (loss, hessian))  # the map computed the curvature; the hiker only reads it
     else:
         hiker.step()
-    record.state = {n: {**_plain(hiker.state.get(p, {})), "update": record.values[n] - p.item()}
+    record.state = {n: {**_plain(hiker.state.get(p, {})), "update": p.item() - record.values[n]}
                     for n, p in params.items()}
     return record, False
 
@@ -123,13 +126,8 @@ def _largest_eigenvalue(hessian):
     return float(np.linalg.eigvalsh(hessian).max()) if np.all(np.isfinite(hessian)) else math.nan
 
 
-def _critical(first):
-    """What the engine's second derivative says about the learning rate, where it has one to say."""
-    c = first.curvature
-    if not (math.isfinite(c) and c > 0):
-        return ""
-    what = "f''" if len(first.values) == 1 else "λmax"
-    return f" ({what} = {c:.3g} at the start, so plain descent is stable only for lr < 2/{what} = {2 / c:.3g})"
+def _what(values):
+    return "f''" if len(values) == 1 else "λmax"
 
 
 def _norm(grads):
@@ -140,51 +138,107 @@ def _plain(state):
     return {key: float(value) for key, value in state.items()}
 
 
+def _where(record):
+    return ", ".join(f"{name}={value:.6g}" for name, value in record.values.items())
+
+
 @dataclass
 class Verdict:
-    kind: str  # "converged", "oscillated", "diverged", "still descending", "undefined", "flat", "stuck", "maximum"
-    message: str
+    kind: str  # "converged", "oscillated", "diverged", "rising", "overshooting", "still descending", "undefined",
+    #            "flat", "stuck", "maximum"
+    message: str  # one paragraph; `text()` wraps it for a terminal
+
+    def text(self, width=80):
+        """The message wrapped at words to `width` columns, as `tinygrad-gd descend` prints it; a formula such as
+        `1 - lr·f'' = 1 - 0.1·2 = 0.8` or `9 -> 0.0012` stays on one line."""
+        glued = re.sub(r" (=|-|->|<|·) (?=\S)", "\xa0\\1\xa0", self.message)  # textwrap breaks only at ASCII blanks
+        return textwrap.fill(glued, width, break_long_words=False, break_on_hyphens=False).replace("\xa0", " ")
+
+
+# optimizers that carry a velocity from step to step (a running mean of the slope), so they can coast past a minimum
+CARRY = {"momentum", "nesterov", "adam", "adamw", "nadam", "radam", "adamax"}
 
 
 class Summary:
     """What the verdict needs from a descent, gathered one record at a time in bounded memory.
 
-    It keeps the first, the previous and the last record, the first record whose loss is not finite, how often
-    each slope changed sign, and the steps where the loss reached a new low (thinned to at most 2 × 1024, so a run
-    of 10⁹ steps still fits; the verdict's "within 1% (of the final loss) by step k" is then exact to the kept
-    resolution).
+    It keeps the first, the previous and the last record, the last few slopes (for the rate per step), the lowest
+    loss and the largest climb back from a low, how often and (the first three times) when each slope changed
+    sign, and the steps where the loss reached a new low (thinned to at most 2 × 1024, so a run of 10⁹ steps
+    still fits; "99% of the drop was made by step k" is then exact to the kept resolution).
+    `optimizer`, `lr` and `momentum`, if given, let the verdict explain the rate it measured (1 − lr·f'' for
+    plain descent on a quadratic).
     """
 
     LOWS = 1024
+    RECENT = 6  # the rate per step is measured over the last 5 steps
 
-    def __init__(self):
-        self.first = self.last = self.bad = self.before_bad = None
-        self.flips, self.moved, self.lows, self.thinned = {}, False, [], 1
+    def __init__(self, optimizer=None, lr=None, momentum=None):
+        self.optimizer, self.lr, self.momentum = optimizer, lr, momentum
+        self.first = self.last = self.previous = self.bad = self.before_bad = None
+        self.flips, self.flip_steps, self.moved, self.lows, self.thinned = {}, {}, False, [], 1
+        self.recent = deque(maxlen=self.RECENT)  # (step, slope) of the last records whose slope is finite
+        self.low = self.climb = self.zero_at = None  # (step, loss); (low step, low, high step, high); a step
+        self.rising_for = 0  # how many of the last steps raised the loss, one after another
 
     def add(self, record):
         if self.first is None:
             self.first, self.flips = record, dict.fromkeys(record.grads, 0)
+            self.flip_steps = {name: [] for name in record.grads}
         else:
             for name, g in record.grads.items():
-                self.flips[name] += self.last.grads[name] * g < 0
+                if self.last.grads[name] * g < 0:
+                    self.flips[name] += 1
+                    if len(self.flip_steps[name]) < 3:
+                        self.flip_steps[name].append(record.step)
             self.moved = self.moved or record.values != self.last.values
         if self.bad is None and not math.isfinite(record.loss):
             self.bad, self.before_bad = record, self.last
-        if math.isfinite(record.loss) and (not self.lows or record.loss < self.lows[-1][1]):
+        if math.isfinite(record.loss):
+            self._track(record)
+        self.previous, self.last = self.last, record
+        return record
+
+    def _track(self, record):
+        loss, slope = record.loss, _norm(record.grads)
+        rose = self.last is not None and loss > self.last.loss
+        self.rising_for = self.rising_for + 1 if rose else 0
+        if self.low is None or loss < self.low[1]:
+            self.low = (record.step, loss)
+        elif self.climb is None or loss - self.low[1] > self.climb[3] - self.climb[1]:
+            self.climb = (*self.low, record.step, loss)
+        if math.isfinite(slope):
+            self.recent.append((record.step, slope))
+        if slope == 0 and self.zero_at is None:
+            self.zero_at = record.step
+        if not self.lows or loss < self.lows[-1][1]:
             if record.step % self.thinned == 0 or not self.lows:
-                self.lows.append((record.step, record.loss))
+                self.lows.append((record.step, loss))
             if len(self.lows) > 2 * self.LOWS:  # keep every other low: the resolution halves, memory stays
                 self.lows, self.thinned = self.lows[::2], self.thinned * 2
-        self.last = record
-        return record
+
+    def rate(self):
+        """The factor by which the slope changed per step over the last few steps (their geometric mean), or None."""
+        points = [(step, slope) for step, slope in self.recent if slope > 0]
+        if len(points) < 2:
+            return None
+        (k0, s0), (k1, s1) = points[0], points[-1]
+        with np.errstate(all="ignore"):
+            return (s1 / s0) ** (1 / (k1 - k0))
 
     def verdict(self):
         return _verdict(self)
 
 
-def verdict(records):
-    """Say what the descent did: diverged (loss grew or blew up), oscillated (crossed the valley back and forth
-    while the loss shrank), converged (settled), or still descending (too few steps or too small a lr).
+def verdict(records, optimizer=None, lr=None, momentum=None):
+    """Say what the descent did, judging the whole run and the last steps, with the numbers that show it.
+
+    diverged (the loss grew, or blew up), oscillated (the slope changed sign in at least half the steps: the
+    hiker jumps across the valley), converged (the slope flattened 50-fold and the loss settled), rising (the
+    loss went up in the last step: it overshot and has not turned back yet), overshooting (the loss climbed
+    back from a low earlier in the run and is falling again), or still descending (falling all along, not yet
+    flat). Each names the rate the slope changed by per step, and for plain descent on a quadratic (give
+    `optimizer`, `lr`) the factor 1 − lr·f'' that explains it.
 
     Three outcomes are not the learning rate's size, and say so: "undefined" (the loss or its slope is not a
     number at the starting point, e.g. log of a negative number), "flat" (the slope is 0 where the hiker
@@ -194,7 +248,7 @@ def verdict(records):
     curves down, which is where Newton's method heads on a non-convex function).
     `records` is a list of Steps, or any iterable of them (see Summary for a run too long to keep).
     """
-    summary = Summary()
+    summary = Summary(optimizer, lr, momentum)
     for record in records:
         summary.add(record)
     return summary.verdict()
@@ -203,57 +257,256 @@ def verdict(records):
 def _verdict(summary):
     first_record, last_record = summary.first, summary.last
     first, last, n = first_record.loss, last_record.loss, last_record.step
-    where = ", ".join(f"{name}={value:.6g}" for name, value in last_record.values.items())
-    start = ", ".join(f"{name}={value:.6g}" for name, value in first_record.values.items())
+    where, start = _where(last_record), _where(first_record)
     if not math.isfinite(first) or not all(map(math.isfinite, first_record.grads.values())):
         what = f"the loss is {first:.6g}" if not math.isfinite(first) else "the slope is not a finite number"
         return Verdict("undefined", f"undefined: {what} at the starting point {start}, before any step (the formula "
                                     f"overflows or is not defined there, e.g. log or sqrt of a negative number, "
-                                    f"or a division by 0); start somewhere else")
+                                    f"or a division by 0); start somewhere else.")
     if summary.bad is not None:
-        bad, before = summary.bad, summary.before_bad
-        if not all(map(math.isfinite, before.grads.values())):
-            return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} because the slope "
-                                       f"at step {before.step} was not finite ({_slopes(before)}): the formula is "
-                                       f"infinitely steep there, so any step from it is infinite")
-        return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} "
-                                   f"(from {first:.6g} at step 0): learning rate too large{_critical(first_record)}")
-    start_slope = _norm(first_record.grads)
-    if last_record.curvature < 0 and 0 < start_slope and _norm(last_record.grads) <= max(start_slope / 50, 1e-8):
-        what = "f''" if len(last_record.values) == 1 else "λmax"
-        return Verdict("maximum", f"maximum: the slope is {_norm(last_record.grads):.3g} at {where} but the loss "
-                                  f"curves down there ({what} = {last_record.curvature:.3g} < 0): a top, not a "
-                                  f"valley (loss {first:.6g} -> {last:.6g}). Newton seeks where the slope is 0; "
-                                  f"descent would go downhill")
+        return _blew_up(summary)
+    start_slope, end_slope = _norm(first_record.grads), _norm(last_record.grads)
+    if last_record.curvature < 0 and 0 < start_slope and end_slope <= max(start_slope / 50, 1e-8):
+        what = _what(last_record.values)
+        return Verdict("maximum", f"maximum: the slope is {end_slope:.3g} at {where} but the loss curves down there "
+                                  f"({what} = {last_record.curvature:.3g} < 0): a top, not a valley (loss {first:.6g} "
+                                  f"-> {last:.6g}). Newton seeks where the slope is 0; descent would go downhill.")
     if last > first:
-        return Verdict("diverged", f"diverged: the loss grew from {first:.6g} to {last:.6g} in {n} steps, ending at "
-                                   f"{where}: learning rate too large (each step overshoots by more than it gains)"
-                                   f"{_critical(first_record)}")
-    slope = [_norm(r.grads) for r in (first_record, last_record)]
-    if slope[0] == 0:
+        return Verdict("diverged", _join(
+            f"diverged: the loss grew from {first:.6g} to {last:.6g} in {_count(n)}, ending at {where}.",
+            _rate_words(summary, crossing="each step lands across the minimum, farther from it"),
+            _sgd_factor(summary), _too_large(summary)))
+    if start_slope == 0:
         return Verdict("flat", f"flat: the slope is 0 at the starting point {start}, so the hiker never moves (a "
                                f"minimum, a saddle or a flat stretch); the loss stays {first:.6g}. Start elsewhere "
-                               f"to see it descend")
+                               f"to see it descend.")
     if n >= 1 and last == first:
         why = ("the steps are too small to change the numbers: the learning rate is 0 (or far too small)"
                if not summary.moved else "the hiker moves, but along ground where the loss does not change")
-        return Verdict("stuck", f"stuck: the loss stays {first:.6g} for {n} steps although the slope is "
-                                f"{slope[0]:.3g}; {why}")
-    flips = max(summary.flips.values())
+        return Verdict("stuck", f"stuck: the loss stays {first:.6g} for {_count(n)} although the slope is "
+                                f"{start_slope:.3g}; {why}.")
+    name, flips = max(summary.flips.items(), key=lambda item: item[1])
+    drop = first - summary.low[1]
+    settled = end_slope <= start_slope / 50 or end_slope < 1e-8
+    settled = settled and last - summary.low[1] <= 0.01 * drop
     if n >= 2 and flips >= n / 2:
-        trend = (f"converging (loss {first:.6g} -> {last:.6g}), now at {where}" if last < 0.99 * first
-                 else f"without getting closer, loss stuck near {last:.6g}")
-        return Verdict("oscillated", f"oscillated: the slope changed sign in {flips} of {n} steps, overshooting "
-                                     f"the minimum back and forth, {trend}; a smaller learning rate goes straight"
-                                     f"{_critical(first_record)}")
+        return _oscillated(summary, name, flips)
+    if settled:
+        return _converged(summary)
+    if summary.rising_for:
+        return _rising(summary)
+    if summary.climb and summary.climb[3] - summary.climb[1] > 0.01 * drop:
+        return _overshooting(summary)
+    return _still_descending(summary)
+
+
+def _count(n):
+    return "1 step" if n == 1 else f"{n} steps"
+
+
+def _join(*sentences):
+    return " ".join(s for s in sentences if s)
+
+
+def _quadratic(summary):
+    """The engine's f'' (or λmax) is the same at the start and the end: a quadratic-like stretch of loss."""
+    c0, c1 = summary.first.curvature, summary.last.curvature
+    return math.isfinite(c0) and c0 > 0 and math.isfinite(c1) and abs(c1 - c0) <= 1e-6 * c0
+
+
+def _crossing(summary):
+    name, flips = max(summary.flips.items(), key=lambda item: item[1])
+    n = summary.last.step
+    return n >= 2 and flips >= n / 2
+
+
+def _rate_words(summary, crossing=""):
+    """'The slope shrank ×0.8 per step' (measured over the last steps), with the sign changes when they matter."""
+    rate = summary.rate()
+    if rate is None or not math.isfinite(rate):
+        return ""
+    verb = "shrank" if rate < 1 else "grew" if rate > 1 else "stayed the same size"
+    one = len(summary.first.values) == 1 and _quadratic(summary) and rate != 1  # slope = f''·distance
+    what = "The slope, and so the distance to the minimum," if one else "The slope"
+    text = f"{what} {verb} ×{rate:.3g} per step"
+    if crossing and _crossing(summary):
+        name, flips = max(summary.flips.items(), key=lambda item: item[1])
+        who = "it" if len(summary.flips) == 1 else f"the slope of {name}"
+        text += f"; {who} changed sign in {flips} of {summary.last.step} steps: {crossing}"
+    return text + "."
+
+
+def _sgd_factor(summary, twin=True):
+    """Why the rate is what it is, for plain descent on a quadratic of one variable: 1 − lr·f'', and the other
+    learning rate with a factor of the same size (0.9 beside 0.1 for f'' = 2), if `twin`."""
+    first = summary.first
+    if (summary.optimizer != "sgd" or summary.momentum or summary.lr is None or len(first.values) != 1
+            or not _quadratic(summary)):
+        return ""
+    lr, c = summary.lr, first.curvature
+    q = 1 - lr * c
+    text = f"Plain descent on a quadratic multiplies the distance by 1 - lr·f'' = 1 - {lr:g}·{c:.3g} = {q:.3g}"
+    text += " each step (negative: across)" if q < 0 else " each step"
+    twin = 2 / c - lr if twin else 0
+    if twin > 0 and not math.isclose(twin, lr):
+        side = "both sides" if q > 0 else "one side"
+        text += f"; at lr {twin:.3g} it is {1 - twin * c:.3g}: the same loss column, from {side}"
+    return text + "."
+
+
+def _half_momentum(summary):
+    return (summary.momentum if summary.momentum is not None else 0.9) / 2  # 0.9: BY_NAME's momentum and nesterov
+
+
+def _plain_descent(summary):
+    """Plain descent (no momentum, no per-weight scaling), or not said: only then does 2/f'' set the limit."""
+    return summary.optimizer in (None, "sgd") and not summary.momentum
+
+
+def _too_large(summary):
+    c = summary.first.curvature
+    if math.isfinite(c) and c > 0 and _plain_descent(summary):
+        what = _what(summary.first.values)
+        return (f"Learning rate too large: {what} = {c:.3g} at the start, so plain descent is stable only for "
+                f"lr < 2/{what} = {2 / c:.3g}.")
+    return "Learning rate too large: each step overshoots by more than it gains."
+
+
+def _straighter(summary):
+    c = summary.first.curvature
+    if summary.optimizer in ("momentum", "nesterov") or (summary.momentum and summary.optimizer == "sgd"):
+        return f"A smaller momentum (--momentum {_half_momentum(summary):g}) swings less."
+    if math.isfinite(c) and c > 0 and _plain_descent(summary):
+        what = _what(summary.first.values)
+        return (f"A smaller learning rate goes straighter: {what} = {c:.3g} at the start, so plain descent stays on "
+                f"one side for lr < 1/{what} = {1 / c:.3g} and converges for lr < 2/{what} = {2 / c:.3g}.")
+    return "A smaller learning rate goes straighter."
+
+
+def _flip_words(summary):
+    """'the slope changed sign at step 4', or 'the slope of x changed sign at steps 4 and 14, of y at step 8'."""
+    parts = []
+    for name, count in summary.flips.items():
+        if not count:
+            continue
+        steps = [str(step) for step in summary.flip_steps[name]]
+        when = (f"at step {steps[0]}" if count == 1 else f"at steps {' and '.join(steps)}" if count == 2
+                else f"at steps {steps[0]}, {steps[1]} and {steps[2]}" if count == 3
+                else f"{count} times, first at steps {', '.join(steps)}")
+        of = "" if len(summary.flips) == 1 else f" of {name}"
+        parts.append(f"the slope{of} changed sign {when}" if not parts else f"of {name} {when}")
+    return ", ".join(parts)
+
+
+def _blew_up(summary):
+    bad, before, first = summary.bad, summary.before_bad, summary.first
+    if not all(map(math.isfinite, before.grads.values())):
+        return Verdict("diverged", f"diverged: the loss became {bad.loss} at step {bad.step} because the slope at "
+                                   f"step {before.step} was not finite ({_slopes(before)}): the formula is "
+                                   f"infinitely steep there, so any step from it is infinite.")
+    return Verdict("diverged", _join(
+        f"diverged: the loss became {bad.loss} at step {bad.step} (from {first.loss:.6g} at step 0).",
+        _rate_words(summary, crossing="each step lands across the minimum, farther from it"),
+        _sgd_factor(summary), _too_large(summary)))
+
+
+def _oscillated(summary, name, flips):
+    first, last, n = summary.first.loss, summary.last.loss, summary.last.step
+    of = "" if len(summary.flips) == 1 else f" of {name}"
+    who = next(iter(summary.flips)) if len(summary.flips) == 1 else "the hiker"
+    head = (f"oscillated: the slope{of} changed sign in {flips} of {_count(n)}, so {who} jumps across the minimum "
+            f"and back")
+    rate = summary.rate()
+    if last < 0.99 * first:
+        shrank = f"; it shrank ×{rate:.3g} per step, so" if rate is not None and rate < 1 else ", but"
+        trend = f"{shrank} the loss still fell, {first:.6g} -> {last:.6g}, now at {_where(summary.last)}."
+    else:
+        trend = f", getting no closer: the loss stays near {last:.6g}, now at {_where(summary.last)}."
+    return Verdict("oscillated", _join(head + trend, _sgd_factor(summary), _straighter(summary)))
+
+
+def _converged(summary):
+    first, last, n = summary.first.loss, summary.last.loss, summary.last.step
+    head = f"converged: loss {first:.6g} -> {last:.6g} in {_count(n)}, now at {_where(summary.last)}"
+    if summary.zero_at is not None and _norm(summary.last.grads) == 0:
+        newton = ("Newton's step, slope / curvature, lands on a quadratic's minimum at once."
+                  if summary.optimizer == "newton" and summary.zero_at == 1 else "")
+        return Verdict("converged", _join(f"{head}. The slope is 0 from step {summary.zero_at} on: the loss is flat "
+                                          f"there.", _sgd_factor(summary, twin=False), newton))
     gain = first - last
-    if gain > 0 and (slope[1] <= slope[0] / 50 or slope[1] < 1e-8):  # the ground has flattened 50-fold
-        close = next((step for step, loss in summary.lows if loss - last <= 0.01 * gain), n)
-        # One terminal line for one variable: the slopes that flattened are the table's last column already.
-        return Verdict("converged", f"converged: loss {first:.6g} -> {last:.4g} in {n} steps at {where} (within 1% "
-                                    f"by step {close}{'' if summary.thinned == 1 else ' or sooner'})")
-    return Verdict("still descending", f"still descending: loss {first:.6g} -> {last:.6g} in {n} steps and still "
-                                       f"falling, now at {where}; take more steps or a larger learning rate")
+    close = next((step for step, loss in summary.lows if loss - last <= 0.01 * gain), n)
+    sooner = "" if summary.thinned == 1 else " or sooner"
+    head += f"; 99% of the drop was made by step {close}{sooner}."
+    rate = _rate_words(summary) if (summary.rate() or 1) < 1 else ""  # near the bottom Adam jitters: no rate
+    if rate and not any(summary.flips.values()):
+        rate = rate[:-1] + ", from one side."
+    estimate, c, g = "", summary.last.curvature, _norm(summary.last.grads)
+    if len(summary.first.values) == 1 and math.isfinite(c) and c > 0:
+        estimate = (f"With f'' = {c:.3g}, the minimum is about {g / c:.3g} away, its loss about "
+                    f"{g * g / (2 * c):.3g} lower.")
+    climb = ""
+    if summary.climb and summary.climb[3] - summary.climb[1] > 0.01 * gain:
+        low_step, low, high_step, high = summary.climb
+        climb = (f"On the way it overshot: the loss climbed back from {low:.6g} at step {low_step} to {high:.6g} at "
+                 f"step {high_step}.")
+    return Verdict("converged", _join(head, rate, _sgd_factor(summary), estimate, climb))
+
+
+def _rising(summary):
+    last, n = summary.last.loss, summary.last.step
+    low_step, low = summary.low
+    steps = "step" if summary.rising_for == 1 else f"{summary.rising_for} steps"
+    head = (f"rising: the loss fell from {summary.first.loss:.6g} to {low:.6g} at step {low_step}, then rose over the "
+            f"last {steps}, to {last:.6g} at step {n}, now at {_where(summary.last)}.")
+    flips = _flip_words(summary)
+    carry = summary.optimizer in CARRY or bool(summary.momentum)
+    if flips:
+        why = f"{flips[0].upper()}{flips[1:]}: the hiker passed the minimum" + (
+            " and its momentum carries it on uphill." if carry else " and overshot.")
+    else:
+        why = "The hiker is going uphill" + (": its momentum carries it on." if carry else ".")
+    if summary.optimizer in ("momentum", "nesterov") or (summary.momentum and carry):
+        advice = (f"Take more steps to see whether it swings back, or a smaller momentum "
+                  f"(--momentum {_half_momentum(summary):g}) to overshoot less.")
+    elif carry:
+        advice = "Take more steps to see whether it swings back, or a smaller learning rate to overshoot less."
+    else:
+        advice = "A smaller learning rate overshoots less."
+    return Verdict("rising", _join(head, why, advice))
+
+
+def _overshooting(summary):
+    last, n = summary.last.loss, summary.last.step
+    low_step, low, high_step, high = summary.climb
+    head = (f"overshooting: the loss fell to {low:.6g} at step {low_step}, climbed back to {high:.6g} at step "
+            f"{high_step} and is falling again, {last:.6g} at step {n}, now at {_where(summary.last)}.")
+    flips = _flip_words(summary)
+    why = f"{flips[0].upper()}{flips[1:]}: the hiker ran past the minimum and swung back." if flips else ""
+    advice = "Take more steps to see whether the swings die down, or a smaller learning rate for smaller swings."
+    return Verdict("overshooting", _join(head, why, advice))
+
+
+def _still_descending(summary):
+    first, last, n = summary.first.loss, summary.last.loss, summary.last.step
+    head = (f"still descending: loss {first:.6g} -> {last:.6g} in {_count(n)} and still falling, now at "
+            f"{_where(summary.last)}.")
+    rate, words = summary.rate(), _rate_words(summary)
+    start_slope, end_slope = _norm(summary.first.grads), _norm(summary.last.grads)
+    if rate is not None and 0 < rate < 1 and end_slope > 0:
+        more = math.ceil(math.log(start_slope / 50 / end_slope) / math.log(rate))
+        words = words[:-1] + f": at that rate about {more} more steps make it 50 times flatter than at the start."
+    straight = not any(summary.flips.values()) and summary.climb is None
+    advice = "Take more steps"
+    c = summary.first.curvature
+    if straight and summary.optimizer == "sgd" and not summary.momentum and math.isfinite(c) and c > 0:
+        what = _what(summary.first.values)
+        advice += (f", or a larger learning rate: plain descent stays on one side of the minimum up to "
+                   f"lr 1/{what} = {1 / c:.3g}.")
+    elif straight:
+        advice += " or a larger learning rate (it has not overshot yet)."
+    else:
+        advice += "."
+    return Verdict("still descending", _join(head, words, _sgd_factor(summary, twin=False), advice))
 
 
 def _slopes(record):
@@ -262,54 +515,88 @@ def _slopes(record):
 
 # ---- showing the record -------------------------------------------------------------------------------------------
 STATE_LABELS = {"momentum_buffer": "buf", "exp_avg": "m", "exp_avg_sq": "v", "max_exp_avg_sq": "vmax",
-                "square_avg": "sq_avg", "grad_avg": "g_avg", "sum": "sum", "update": "moved"}
+                "exp_inf": "u", "square_avg": "sq_avg", "acc_delta": "acc_dx", "grad_avg": "g_avg", "sum": "sum",
+                "update": "moved"}
+WIDTH = 80  # every line `descend` prints fits a terminal this wide
+NUMBER = 10  # a number's column: 6 significant digits, fewer where the exponent needs the room (-1.23457e+06)
 
 
 def format_table(records, show_state=False, show_curvature=False):
     """The record as a text table: step, each variable, loss, each slope (and, if asked, the hiker's state, and
     the curvature with its critical learning rate 2/f'': plain descent near that point is stable below it).
 
-    With `show_state`, `moved` is the distance the variable moved in that step: for Adam, the bias-corrected step
-    lr·m̂/(√v̂ + ε), where m̂ = m/(1 − β₁ᵗ) and v̂ = v/(1 − β₂ᵗ) come from the m and v shown beside it.
+    With `show_state`, `moved` is the change of the variable in that step, with its sign (w 5 → 4.4 moved -0.6):
+    for Adam, −lr·m̂/(√v̂ + ε), where m̂ = m/(1 − β₁ᵗ) and v̂ = v/(1 − β₂ᵗ) come from the m and v shown beside it.
+    A table wider than 80 columns is written one line per variable under each step's line (see format_rows).
     """
-    names = list(records[0].values)
-    keys = [k for k in STATE_LABELS if show_state and k in records[0].state.get(names[0], {})]
-    header = _header(names, keys, show_curvature)
-    rows = [_cells(r, names, keys, show_curvature) for r in records]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
-                     for row in [header, *rows])
+    records = list(records)
+    return "\n".join(format_rows(records, show_state, show_curvature, last_step=records[-1].step))
 
 
-def format_rows(records, show_state=False, show_curvature=False):
+def format_rows(records, show_state=False, show_curvature=False, last_step=None):
     """`format_table` one line at a time (the header first), for a descent too long to hold or to wait for.
 
-    Columns have a fixed width of 12, enough for any number printed with 6 significant digits (-1.23457e+06).
+    Columns have a fixed width of 10, with numbers at 6 significant digits or as many as fit (-1.235e+06, never
+    0.0000). If one line per step would be wider than 80 columns (three variables, Adam's state, curvature with
+    two variables), each step gets a line with its loss, then one line per variable: its value, slope and state.
     """
-    names = keys = None
+    layout = None
     for r in records:
-        if names is None:
-            names = list(r.values)
-            keys = [k for k in STATE_LABELS if show_state and k in r.state.get(names[0], {})]
-            yield _line(_header(names, keys, show_curvature))
-        yield _line(_cells(r, names, keys, show_curvature))
+        if layout is None:
+            layout = _Layout(list(r.values), [k for k in STATE_LABELS if show_state and k in r.state.get(
+                next(iter(r.values)), {})], show_curvature, last_step)
+            yield from layout.header()
+        yield from layout.rows(r)
 
 
-def _header(names, keys, show_curvature):
-    what = "f''" if len(names) == 1 else "λmax"
-    return ["step", *names, "loss", *[f"grad {n}" for n in names],
-            *[f"{STATE_LABELS[k]} {n}" for n in names for k in keys], *([what, f"2/{what}"] if show_curvature else [])]
+def _number(x, width=NUMBER, sign=""):
+    """`x` at 6 significant digits, or at as many as fit `width` characters; `sign="+"` writes +0.3."""
+    for digits in range(6, 0, -1):
+        text = f"{x:{sign}.{digits}g}"
+        if len(text) <= width:
+            break
+    return text
 
 
-def _cells(r, names, keys, show_curvature):
-    critical = f"{2 / r.curvature:.4g}" if r.curvature > 0 else "none"  # no valley there: no stable limit to give
-    return [str(r.step), *[f"{r.values[n]:.6g}" for n in names], f"{r.loss:.6g}", *[f"{r.grads[n]:.6g}" for n in names],
-            *[f"{r.state[n][k]:.6g}" if r.state else "" for n in names for k in keys],
-            *([f"{r.curvature:.4g}", critical] if show_curvature else [])]
+class _Layout:
+    """The columns of the table, and whether one line per step fits 80 columns."""
 
+    def __init__(self, names, keys, show_curvature, last_step=None):
+        self.names, self.keys, self.curvature = names, keys, show_curvature
+        self.step = max(4, len(str(last_step if last_step is not None else 0)))
+        what = _what(names)
+        self.extra = [what, f"2/{what}"] if show_curvature else []
+        self.labels = [*names, "loss", *[f"grad {n}" for n in names],
+                       *[f"{STATE_LABELS[k]} {n}" for n in names for k in keys], *self.extra]
+        self.wide = self.step + sum(2 + max(NUMBER, len(label)) for label in self.labels) <= WIDTH
+        self.name = max(3, *map(len, names))
 
-def _line(cells):
-    return "  ".join(cell.rjust(4 if k == 0 else 12) for k, cell in enumerate(cells))
+    def header(self):
+        if self.wide:
+            return [self._line(["step", *self.labels])]
+        return [self._line(["step", "loss", *self.extra]),
+                self._line(["", "var".rjust(self.name), "value", "grad", *[STATE_LABELS[k] for k in self.keys]])]
+
+    def rows(self, r):
+        point = {n: [_number(r.values[n]), _number(r.grads[n])] for n in self.names}
+        state = {n: [_number(r.state[n][k], sign="+" if k == "update" else "") if r.state else "" for k in self.keys]
+                 for n in self.names}
+        extra = ([_number(r.curvature), _number(2 / r.curvature) if r.curvature > 0 else "none"]  # no valley, no limit
+                 if self.curvature else [])
+        if self.wide:
+            return [self._line([str(r.step), *[point[n][0] for n in self.names], _number(r.loss),
+                                *[point[n][1] for n in self.names], *[s for n in self.names for s in state[n]],
+                                *extra])]
+        return [self._line([str(r.step), _number(r.loss), *extra]),
+                *[self._line(["", n.rjust(self.name), *point[n], *state[n]]) for n in self.names]]
+
+    def _line(self, cells):
+        widths = [self.step] + [max(NUMBER, len(label)) for label in self.labels]
+        if not self.wide:
+            widths = [self.step, *[NUMBER] * (len(cells) - 1)]
+            if len(cells) > 1 and cells[0] == "" and len(cells) >= 2:
+                widths[1] = self.name
+        return "  ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=False)).rstrip()
 
 
 def figure_class():
