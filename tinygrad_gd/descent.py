@@ -418,8 +418,10 @@ def _oscillated(summary, name, flips):
             f"and back")
     rate = summary.rate()
     if last < 0.99 * first:
-        shrank = f"; it shrank ×{rate:.3g} per step, so" if rate is not None and rate < 1 else ", but"
+        shrank = f"; it shrank ×{rate:.3g} per step, so" if rate is not None and rate < 0.98 else ", but"
         trend = f"{shrank} the loss still fell, {first:.6g} -> {last:.6g}, now at {_where(summary.last)}."
+        if rate is not None and rate >= 0.98:  # a 2-cycle: the loss fell once, then the hiker bounces in place
+            trend += f" The slope no longer shrinks (×{rate:.3g} per step): it bounces without settling."
     else:
         trend = f", getting no closer: the loss stays near {last:.6g}, now at {_where(summary.last)}."
     return Verdict("oscillated", _join(head + trend, _sgd_factor(summary), _straighter(summary)))
@@ -498,7 +500,7 @@ def _still_descending(summary):
     straight = not any(summary.flips.values()) and summary.climb is None
     advice = "Take more steps"
     c = summary.first.curvature
-    if straight and summary.optimizer == "sgd" and not summary.momentum and math.isfinite(c) and c > 0:
+    if straight and summary.optimizer == "sgd" and not summary.momentum and _quadratic(summary):
         what = _what(summary.first.values)
         advice += (f", or a larger learning rate: plain descent stays on one side of the minimum up to "
                    f"lr 1/{what} = {1 / c:.3g}.")
