@@ -167,3 +167,10 @@ def test_cli_reports_bad_rates_and_a_missing_folder(capsys, tmp_path):
     assert main(["lr-find", "moons", "--plot", str(tmp_path / "nowhere" / "lr.png")]) == 1
     captured = capsys.readouterr()
     assert "does not exist" in captured.err and captured.out == ""
+
+
+def test_a_range_that_diverges_before_learning_says_to_start_lower(capsys):
+    assert main(["lr-find", "moons", "--start-lr", "1", "--end-lr", "1000", "--steps", "20"]) == 0
+    text = " ".join(capsys.readouterr().out.splitlines())
+    assert "stopped: diverged at lr " in text and "no rate learned much: the smoothed loss fell only " in text
+    assert "so the suggestion is a guess. Try a smaller --start-lr, more --steps" in text
