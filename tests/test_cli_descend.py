@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from readme import readme_commands, readme_outputs
 
 from tinygrad_gd.cli import main
 from tinygrad_gd.descent import descend, format_table, verdict
@@ -473,28 +474,6 @@ def test_three_variables_get_a_line_each_under_the_step(capsys):
     assert lines[2].split() == ["0", "6", "2", "1"] and lines[3].split() == ["x", "0", "-2"]
     assert lines[5].split() == ["z", "0", "2"] and lines[6].split()[0] == "1"
     assert all(len(line) <= 80 for line in out.splitlines())
-
-
-def readme_commands(name):
-    """(argv, comment) for each `tinygrad-gd <name> ...` line in README.md's code blocks."""
-    import pathlib
-    import shlex
-
-    text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-    lines = [line for block in text.split("```")[1::2] for line in block.splitlines()] + [""]
-    return [(shlex.split(line.split("#")[0])[1:], (line.partition("#")[2] or nxt.partition("#")[2]).strip())
-            for line, nxt in zip(lines, lines[1:], strict=False) if line.startswith(f"tinygrad-gd {name} ")]
-
-
-def readme_outputs(name):
-    """(argv, printed lines) for each README block that starts `$ tinygrad-gd <name> ...` and shows its output."""
-    import pathlib
-    import shlex
-
-    text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-    blocks = [block.strip("\n").splitlines() for block in text.split("```")[1::2]]
-    return [(shlex.split(block[0][2:])[1:], block[1:]) for block in blocks
-            if block and block[0].startswith(f"$ tinygrad-gd {name} ")]
 
 
 def test_the_readmes_pasted_descend_output_is_what_it_prints(capsys):

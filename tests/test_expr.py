@@ -55,6 +55,8 @@ def test_arrays_broadcast_so_a_surface_can_be_drawn():
     ("w if w else 1", "conditional expression"),
     ("w < 2", "comparison 'w < 2'"),
     ("w @ w", "the operator MatMult"),
+    ("w^2", "(in Python ^ is exclusive or, not a power): write w ** 2"),  # issue 9
+    ("3 * (w - 2)^2 + w^3", "(in Python ^ is exclusive or, not a power): write 3 * (w - 2) ** 2 + w ** 3"),
     ("(w).exp()", "call of '(w).exp'"),
     ("exp(w, 2)", "exp() takes exactly one argument"),
     ("exp(x=w)", "exp() takes exactly one argument"),

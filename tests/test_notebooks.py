@@ -56,11 +56,14 @@ def _stderr(nb):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, monkeypatch):
+def test_notebook_runs(path, monkeypatch, capfd):
     """It runs to its final assertion, and its saved output holds no warnings or progress-bar redraws."""
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = run.execute(path)
     assert _stderr(nb) == [], f"{path.name} writes to stderr (a warning, a progress bar): a learner reads that too"
+    # the kernel's own stderr is the terminal of `make notebooks`: ipykernel 7 warns there on every start unless
+    # the kernel manager provisions CurveZMQ keys (run.kernel_config)
+    assert "without encryption" not in capfd.readouterr().err
 
 
 # Each experiment a notebook's prose invites, with the parameters changed as it says, and what the notebook must

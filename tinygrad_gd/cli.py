@@ -28,16 +28,20 @@ def run_example(dtype="float64", out=None):
     print(f"Gradient: {w.grad.item()}", file=out)
     print(f"Updated Weight: {w.item()}", file=out)  # Weight moves closer to 2.0
     if np.dtype(dtype) == np.float32:
-        print("(float32 cannot hold 4.4 exactly; the nearest float32 is 4.400000095367432, which PyTorch prints "
+        print("(float32 cannot hold 4.4 exactly; the nearest float32 is 4.400000095367432,\nwhich PyTorch prints "
               "too, because its default dtype is float32)", file=out)
     return w, loss
 
 
+FORMULAS = ("numbers, names, + - * / ** (a power is **, not ^) and exp log sqrt abs tanh sigmoid relu; the text is "
+            "checked, never run as Python")
+HIKERS = ", ".join(BY_NAME)
+
+
 def add_descend_parser(commands):
     descend = commands.add_parser("descend", help="watch an optimizer walk down a formula, step by step",
-                                  description="Minimise a formula of a few numbers and print every step. "
-                                              "Formulas may use numbers, names, + - * / ** and exp log sqrt abs "
-                                              "tanh sigmoid relu; they are checked, never run as Python.")
+                                  description=f"Minimise a formula of a few numbers, print every step, then a "
+                                              f"verdict on the whole run. Formulas may use {FORMULAS}.")
     descend.add_argument("expression", help='the loss, e.g. "(w - 2) ** 2" (quote it)')
     descend.add_argument("start", nargs="*", metavar="NAME=VALUE",
                          help="starting values, e.g. w=5 (a variable left out starts at a random point, see --seed)")
@@ -45,17 +49,25 @@ def add_descend_parser(commands):
                          help="learning rate (default 0.1; 1, the full step, for newton); several, comma-separated "
                               "(0.1,0.5,0.9,1.1), compare them")
     descend.add_argument("--steps", type=int, default=20, help="number of steps (default 20)")
-    descend.add_argument("--optimizer", choices=[*BY_NAME, "newton"], default="sgd",
-                         help="the hiker (newton divides each slope by the curvature the map computes)")
-    descend.add_argument("--momentum", type=float, help="momentum for momentum/nesterov (default 0.9), sgd, rmsprop")
-    descend.add_argument("--show-state", action="store_true", help="show what the optimizer carries per step")
+    descend.add_argument("--optimizer", choices=[*BY_NAME, "newton"], default="sgd", metavar="NAME",
+                         help=f"the hiker (default sgd): {HIKERS}, or newton, which divides each slope by the "
+                              f"curvature the map computes")
+    descend.add_argument("--momentum", type=float, metavar="BETA",
+                         help="the momentum β, such as 0.5: replaces the 0.9 of momentum and nesterov, or adds "
+                              "momentum to sgd and rmsprop (default 0 for those); the other optimizers refuse it")
+    descend.add_argument("--show-state", action="store_true",
+                         help="also print what the optimizer carries after each step (momentum buffer, Adam's m "
+                              "and v) and moved, each variable's change with its sign (default: off)")
     descend.add_argument("--show-curvature", action="store_true",
-                         help="show f'' (λmax for several variables) per step and the critical learning rate 2/f''")
-    descend.add_argument("--seed", type=_seed, help="seed for the random starting values")
-    descend.add_argument("--plot", metavar="FILE.png", help="save the loss curve and the path (needs matplotlib)")
+                         help="also print f'' (λmax for several variables) per step and the critical learning rate "
+                              "2/f'' (default: off)")
+    descend.add_argument("--seed", type=_seed,
+                         help="seed for the starting values left out (default: a different random start each run)")
+    descend.add_argument("--plot", metavar="FILE.png",
+                         help="save the loss curve and the path (needs matplotlib; default: no plot)")
     descend.add_argument("--html", metavar="OUT.html",
-                         help="write a page with the graph backprop fills at each step beside the path (1-2 variables);"
-                              " with several --lr, one page with a switch between them")
+                         help="write a page with the graph backprop fills at each step beside the path (1 or 2 "
+                              "variables); with several --lr, one page with a switch between them (default: none)")
 
 
 MAX_DRAWN_STEPS = 100_000  # --plot and --html hold every step: 1.4 KB each
@@ -86,6 +98,9 @@ def run_descend(args, out=None):
         raise ValueError(f"Invalid steps: {args.steps} with --plot or --html, which keep every step to draw it "
                          f"(at most {MAX_DRAWN_STEPS:,}); the table alone streams any number of steps")
     expression = parse(args.expression)
+    if args.html and len(expression.variables) > 2:  # before the table is printed, not after
+        raise ValueError(f"--html draws the path of 1 or 2 variables, not {len(expression.variables)} "
+                         f"({', '.join(expression.variables)}): leave out --html, or use --plot")
     runs = []
     for lr in args.lr:
         rows = descent_steps(expression, parse_assignments(args.start), args.optimizer, lr, args.steps,
@@ -152,7 +167,7 @@ def run_graph(args, out=None):
         if frames:
             print(f"Backward walk: {frames}", file=out)
     except (ValueError, RuntimeError, OSError) as error:  # ExpressionError is a ValueError
-        print(f"tinygrad-gd graph: {error}", file=sys.stderr)
+        _fail("graph", error)
         return 1
     return 0
 
@@ -192,45 +207,72 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="tinygrad-gd",
         description="Backpropagation is the map, gradient descent is the hiker, the loss is the score.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    example = commands.add_parser("example", help="run the article's (w - 2)**2 example: gradient 6.0, weight 4.4")
-    example.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    example.add_argument("--graph", metavar="FILE.svg", help="also draw the example's graph, filled by backward")
-    graph = commands.add_parser("graph", help='draw the graph of a formula: graph "(w - 2) ** 2" w=5 -o graph.svg')
-    graph.add_argument("expression", help="a formula of + - * / ** and exp, log, sqrt, abs, tanh, sigmoid, relu")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="one of these (tinygrad-gd COMMAND --help for its options):")
+    example = commands.add_parser("example", help="run the article's (w - 2)**2 example: gradient 6.0, weight 4.4",
+                                  description="The gradient-descent article's PyTorch snippet, line for line: "
+                                              "one backward and one step of lr 0.1 on the loss (w - 2) ** 2, "
+                                              "from w = 5.")
+    example.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                         help="float64 (default: prints 4.4) or float32 (PyTorch's default dtype: prints "
+                              "4.400000095367432)")
+    example.add_argument("--graph", metavar="FILE.svg",
+                         help="also draw the example's graph, filled by backward (default: none)")
+    graph = commands.add_parser("graph", help='draw the graph of a formula: graph "(w - 2) ** 2" w=5 -o graph.svg',
+                                description=f"Evaluate a formula at the given values, backpropagate, and draw the "
+                                            f"graph it recorded with every value and gradient. Formulas may use "
+                                            f"{FORMULAS}.")
+    graph.add_argument("expression", help='the formula, e.g. "w * w + 3 * w" (quote it)')
     graph.add_argument("values", nargs="*", metavar="NAME=NUMBER", help="a value for every variable, e.g. w=5")
     graph.add_argument("-o", "--output", default="graph.svg",
-                       help="the picture: .svg (always works), .png (needs Graphviz's dot), .dot (the source)")
-    graph.add_argument("--frames", metavar="OUT.html", help="also write the backward walk as an HTML stepper")
-    graph.add_argument("--no-grad", action="store_true", help="draw the forward pass only (no backward)")
+                       help="the picture (default graph.svg): .svg (always works), .png (needs Graphviz's dot), "
+                            ".dot (the source)")
+    graph.add_argument("--frames", metavar="OUT.html",
+                       help="also write the backward walk as an HTML stepper (default: none)")
+    graph.add_argument("--no-grad", action="store_true",
+                       help="draw the forward pass only, without backward (default: off)")
     graph.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"], default="LR",
-                       help="which way the graph runs: LR left to right (default), TB top to bottom")
+                       help="which way the graph runs: LR left to right (default), TB top to bottom, RL, BT")
     graph.add_argument("--max-nodes", type=int, default=100, metavar="N",
                        help="draw at most N nodes, the ones nearest the result (default 100); the page has at most "
                             "N frames")
-    train = commands.add_parser("train", help="train an MLP on two moons or a small CNN on 8x8 digits")
-    train.add_argument("dataset", choices=["moons", "digits"])
-    train.add_argument("--optimizer", default="adam", choices=list(BY_NAME))
-    train.add_argument("--lr", type=float, default=0.01)
-    train.add_argument("--epochs", type=int, default=50)
-    train.add_argument("--batch-size", type=_batch_size, default=32, help="0 for full-batch descent, 1 for stochastic")
-    train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--plot", metavar="FILE.png", help="save the loss curve (and the moons' decision boundary)")
+    train = commands.add_parser("train", help="train an MLP on two moons or a small CNN on 8x8 digits",
+                                description="Train a demo model with the loss (the score), backward (the map) and "
+                                            "an optimizer (the hiker), then say whether it learned.")
+    train.add_argument("dataset", choices=["moons", "digits"],
+                       help="moons: an MLP 2-16-16-2 on 200 noisy two-moons points (training accuracy); digits: "
+                            "a small CNN on 8x8 handwritten digits (accuracy on a held-out 20%%)")
+    train.add_argument("--optimizer", default="adam", choices=list(BY_NAME), metavar="NAME",
+                       help=f"the hiker (default adam): {HIKERS}")
+    train.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    train.add_argument("--epochs", type=int, default=50, help="passes over the training data (default 50)")
+    train.add_argument("--batch-size", type=_batch_size, default=32,
+                       help="examples per step (default 32); 0 for full-batch descent, 1 for stochastic")
+    train.add_argument("--seed", type=_seed, default=0,
+                       help="seed for the first weights, the batch order and the moons (default 0)")
+    train.add_argument("--plot", metavar="FILE.png",
+                       help="save the loss curve (and the moons' decision boundary; default: no plot)")
     add_descend_parser(commands)
     lr_find = commands.add_parser("lr-find", help="find a learning rate: the range test on moons or digits",
                                   description="Train a few mini-batches while raising the learning rate "
                                               "exponentially, watch the loss, suggest a rate; the model is "
                                               "restored afterwards.")
-    lr_find.add_argument("dataset", choices=["moons", "digits"])
-    lr_find.add_argument("--optimizer", default="sgd", choices=list(BY_NAME))
-    lr_find.add_argument("--start-lr", type=float, default=1e-7)
-    lr_find.add_argument("--end-lr", type=float, default=10.0)
+    lr_find.add_argument("dataset", choices=["moons", "digits"],
+                         help="moons (an MLP 2-16-16-2) or digits (a small CNN on 8x8 digits), as in train")
+    lr_find.add_argument("--optimizer", default="sgd", choices=list(BY_NAME), metavar="NAME",
+                         help=f"the hiker (default sgd): {HIKERS}")
+    lr_find.add_argument("--start-lr", type=float, default=1e-7, help="the first, smallest rate (default 1e-07)")
+    lr_find.add_argument("--end-lr", type=float, default=10.0, help="the last, largest rate (default 10)")
     lr_find.add_argument("--steps", type=int, default=100, help="mini-batch steps (default 100)")
-    lr_find.add_argument("--batch-size", type=_batch_size, default=32, help="0 for full-batch descent")
+    lr_find.add_argument("--batch-size", type=_batch_size, default=32,
+                         help="examples per step (default 32); 0 for full-batch descent")
     lr_find.add_argument("--suggest", choices=["steepest", "minimum"], default="steepest",
-                         help="steepest descent of the smoothed loss, or the minimum's rate / 10")
-    lr_find.add_argument("--seed", type=_seed, default=0)
-    lr_find.add_argument("--plot", metavar="FILE.png", help="save the loss against the rate (needs matplotlib)")
+                         help="steepest (default): where the smoothed loss falls fastest; minimum: the rate of the "
+                              "lowest loss / 10")
+    lr_find.add_argument("--seed", type=_seed, default=0,
+                         help="seed for the first weights, the batch order and the moons (default 0)")
+    lr_find.add_argument("--plot", metavar="FILE.png",
+                         help="save the loss against the rate (needs matplotlib; default: no plot)")
     return parser
 
 
@@ -260,12 +302,34 @@ def run_lr_find(args, out=None):
 
 
 def main(argv=None):
+    """Run one subcommand; its exit code. Output piped into a reader that stops early (`| head -2`) ends quietly."""
+    try:
+        try:
+            return _main(argv)  # --help leaves by SystemExit, having written (argparse ignores a closed pipe)
+        finally:
+            sys.stdout.flush()  # a pipe's buffer is written here, inside the try, not at exit
+    except BrokenPipeError:
+        try:  # the reader has gone: what is still buffered goes to /dev/null, so the exit does not complain
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (a test's capture)
+            pass
+        return 0
+
+
+def _fail(command, error):
+    """Say an error in one line on stderr; a closed pipe is not an error to say (main ends quietly)."""
+    if isinstance(error, BrokenPipeError):
+        raise error
+    print(f"tinygrad-gd {command}: {error}", file=sys.stderr)
+
+
+def _main(argv):
     args = build_parser().parse_args(argv)
     if args.command == "descend":
         try:
             run_descend(args)
         except (ValueError, ImportError, OSError) as error:  # ExpressionError is a ValueError
-            print(f"tinygrad-gd descend: {error}", file=sys.stderr)
+            _fail("descend", error)
             return 2
     if args.command == "example":
         run_example(args.dtype)
@@ -273,7 +337,7 @@ def main(argv=None):
             try:
                 print(f"Graph: {draw_example(args.graph, args.dtype)}")
             except (ValueError, RuntimeError, OSError) as error:  # a missing folder, .png without dot, .html
-                print(f"tinygrad-gd example: {error}", file=sys.stderr)
+                _fail("example", error)
                 return 1
     elif args.command == "graph":
         return run_graph(args)
@@ -281,7 +345,7 @@ def main(argv=None):
         try:
             run_lr_find(args)
         except (ImportError, ValueError, OSError) as error:
-            print(f"tinygrad-gd lr-find: {error}", file=sys.stderr)
+            _fail("lr-find", error)
             return 1
     elif args.command == "train":
         from tinygrad_gd.train import run_demo
@@ -290,6 +354,6 @@ def main(argv=None):
             run_demo(args.dataset, args.optimizer, args.lr, args.epochs, args.batch_size or None, args.seed,
                      args.plot)
         except (ImportError, ValueError, OSError) as error:  # a diverged run is a verdict, not an error
-            print(f"tinygrad-gd train: {error}", file=sys.stderr)
+            _fail("train", error)
             return 1
     return 0

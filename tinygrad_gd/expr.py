@@ -19,6 +19,7 @@ only ever applies Value operators, so `(w - 2) ** 2` builds exactly the graph th
 import ast
 import builtins
 import keyword
+import re
 import unicodedata
 
 import numpy as np
@@ -120,6 +121,10 @@ def _compile(node, source, variables):
     what = _WHAT.get(type(node), type(node).__name__.lower())
     if isinstance(node, (ast.BinOp, ast.UnaryOp)):
         what = f"the operator {type(node.op).__name__}"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitXor):  # w^2 is exclusive or in Python
+        power = re.sub(r"\s*\^\s*", " ** ", source)  # every ^ meant a power: "^" binds looser than + and *
+        raise ExpressionError(f"not allowed in an expression: ^ in {part!r} (in Python ^ is exclusive or, not a "
+                              f"power): write {power}")
     raise ExpressionError(f"not allowed in an expression: {what} {part!r}")
 
 
