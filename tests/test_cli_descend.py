@@ -24,7 +24,7 @@ def paragraph(out):
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(tuple(f"{kind}:" for kind in KINDS)))
     end = next((i for i in range(start + 1, len(lines))
-                if lines[i].startswith(("plot saved", "map and hiker")) or " with lr " in lines[i]), len(lines))
+                if lines[i].startswith(("plot saved", "map and hiker")) or not lines[i]), len(lines))
     return " ".join(lines[start:end])
 
 
@@ -404,6 +404,8 @@ def test_the_verdict_says_the_rate_per_step_and_why(capsys, lr, factor, twin):
     text = paragraph(out)
     assert f"×{abs(q):.2g} per step" in text and f"1 - lr·f'' = 1 - {lr}·2 = {factor}" in text
     assert twin in text if twin else "the same loss column" not in text
+    if q < 0:  # w − 2 = 3·q^t changes sign every step: 20 flips in 20 steps, named
+        assert "changed sign in 20 of 20 steps" in text
     assert f"1 - lr·f'' = 1 - {lr}·2 = {factor}" in out  # a formula is never broken over two lines
 
 
@@ -497,3 +499,14 @@ def test_every_readme_descend_command_fits_80_columns_and_its_comment_names_the_
         assert not wide, (argv, wide)
         kinds = [line.split(":")[0] for line in out.splitlines() if line.startswith(tuple(f"{k}:" for k in KINDS))]
         assert kinds and comment.startswith(", ".join(kinds)), (argv, comment, kinds)  # the README says it truly
+
+
+def test_a_bounce_that_stopped_shrinking_is_named():
+    """lr 0.3 on w⁴ − 2w² from 0.3 ends in a 2-cycle across the minimum w = 1: the loss fell, then stays."""
+    records = descend("w ** 4 - 2 * w ** 2", {"w": 0.3}, "sgd", 0.3, 30)
+    w = [r.values["w"] for r in records[-5:]]
+    assert all((a - 1) * (b - 1) < 0 for a, b in zip(w, w[1:], strict=False))  # each step crosses w = 1
+    assert w[0] == pytest.approx(w[2], abs=1e-3) and w[1] == pytest.approx(w[3], abs=1e-3)  # and comes back
+    result = verdict(records, "sgd", 0.3)
+    assert result.kind == "oscillated" and "it bounces without settling" in result.message
+    assert "shrank" not in result.message

@@ -105,7 +105,7 @@ def run_descend(args, out=None):
     for lr in args.lr:
         rows = descent_steps(expression, parse_assignments(args.start), args.optimizer, lr, args.steps,
                              args.momentum, args.seed, curvature=args.show_curvature)
-        print(f"{args.optimizer} on {expression.source} with lr {lr:g}", file=out)
+        print(*[""] * bool(runs), f"{args.optimizer} on {expression.source} with lr {lr:g}", sep="\n", file=out)
         # rows are printed as they come; only the verdict's summary is kept
         summary, records = Summary(args.optimizer, lr, args.momentum), []
         keep = records.append if args.plot or args.html else lambda record: None

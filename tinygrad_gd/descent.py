@@ -418,8 +418,10 @@ def _oscillated(summary, name, flips):
             f"and back")
     rate = summary.rate()
     if last < 0.99 * first:
-        shrank = f"; it shrank ×{rate:.3g} per step, so" if rate is not None and rate < 1 else ", but"
+        shrank = f"; it shrank ×{rate:.3g} per step, so" if rate is not None and rate < 0.98 else ", but"
         trend = f"{shrank} the loss still fell, {first:.6g} -> {last:.6g}, now at {_where(summary.last)}."
+        if rate is not None and rate >= 0.98:  # a 2-cycle: the loss fell once, then the hiker bounces in place
+            trend += f" The slope no longer shrinks (×{rate:.3g} per step): it bounces without settling."
     else:
         trend = f", getting no closer: the loss stays near {last:.6g}, now at {_where(summary.last)}."
     return Verdict("oscillated", _join(head + trend, _sgd_factor(summary), _straighter(summary)))
