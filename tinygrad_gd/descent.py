@@ -500,7 +500,7 @@ def _still_descending(summary):
     straight = not any(summary.flips.values()) and summary.climb is None
     advice = "Take more steps"
     c = summary.first.curvature
-    if straight and summary.optimizer == "sgd" and not summary.momentum and math.isfinite(c) and c > 0:
+    if straight and summary.optimizer == "sgd" and not summary.momentum and _quadratic(summary):
         what = _what(summary.first.values)
         advice += (f", or a larger learning rate: plain descent stays on one side of the minimum up to "
                    f"lr 1/{what} = {1 / c:.3g}.")
