@@ -167,3 +167,26 @@ def test_cli_reports_bad_rates_and_a_missing_folder(capsys, tmp_path):
     assert main(["lr-find", "moons", "--plot", str(tmp_path / "nowhere" / "lr.png")]) == 1
     captured = capsys.readouterr()
     assert "does not exist" in captured.err and captured.out == ""
+
+
+def test_a_range_that_diverges_before_learning_says_to_start_lower(capsys):
+    assert main(["lr-find", "moons", "--start-lr", "1", "--end-lr", "1000", "--steps", "20"]) == 0
+    text = " ".join(capsys.readouterr().out.splitlines())
+    assert "stopped: diverged at lr " in text and "no rate learned much: the smoothed loss fell only " in text
+    assert "so the suggestion is a guess. Try a smaller --start-lr, more --steps" in text
+
+
+def test_readme_lr_find_commands_do_what_their_comments_say(capsys, tmp_path, monkeypatch):
+    """Issue 9: the README's `lr-find digits --optimizer sgd --steps 300` "suggests 0.625" (the CLI defaults, 100
+    steps, leave SGD's loss on the digits flat: see the verdict test above)."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    from readme import readme_commands
+
+    (argv, comment), = [(a, c) for a, c in readme_commands("lr-find") if a[1] == "digits"]
+    assert "--steps" in argv and "suggests 0.625" in comment
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "learning happened: the smoothed loss fell 20% (2.3 -> 1.83 at lr 1.09)." in lines
+    assert "suggested lr: 0.625 (steepest descent of the smoothed loss)" in lines

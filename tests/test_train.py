@@ -4,10 +4,10 @@ import importlib.util
 import math
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from readme import readme_outputs
 
 from tinygrad_gd import Value, data, losses, nn, optim
 from tinygrad_gd.train import TrainingDiverged, accuracy, fit
@@ -327,29 +327,14 @@ def test_digits_says_held_out_accuracy_against_chance_1_in_10(capsys, tmp_path):
     assert "(on 359 digits it never trained on)" in text and "chance (10%: 1 class in 10)" in text
 
 
-def _readme_runs(*commands):
-    """The README's `$ tinygrad-gd train|lr-find ...` lines and the output quoted under each."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    runs, current = [], None
-    for line in readme.splitlines():
-        if line.startswith("$ ") or line.startswith("```"):
-            current = None
-        if line.startswith(tuple(f"$ tinygrad-gd {c} " for c in commands)):
-            current = (line[2:].split()[1:], [])
-            runs.append(current)
-        elif current is not None:
-            current[1].append(line)
-    return runs
-
-
 def test_readme_quotes_what_train_and_lr_find_print(capsys, tmp_path, monkeypatch):
     """Issue 9: every README train/lr-find command's output is pasted as it runs, each line at most 80 columns
     (the digits runs take ~15 s each: their lines are checked, the moons runs are re-run and compared)."""
     pytest.importorskip("matplotlib")
     from tinygrad_gd.cli import main
 
-    runs = _readme_runs("train", "lr-find")
-    assert len(runs) >= 5
+    runs = readme_outputs("train") + readme_outputs("lr-find")
+    assert len(runs) == 5
     monkeypatch.chdir(tmp_path)
     for argv, quoted in runs:
         assert all(len(line) <= 80 for line in quoted), argv

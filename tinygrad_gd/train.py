@@ -252,7 +252,8 @@ class LRFinderResult:
         where = f"{start:.3g} -> {self.smoothed[best]:.3g} at lr {self.lrs[best]:.3g}"
         if drop >= 0.1:
             return f"learning happened: the smoothed loss fell {drop:.0%} ({where})."
-        higher = "a larger --end-lr, " if self.stopped.startswith("reached") else ""  # it never overshot
+        # it never overshot: look higher; it overshot with nothing learned first: start lower
+        higher = "a larger --end-lr, " if self.stopped.startswith("reached") else "a smaller --start-lr, "
         return (f"no rate learned much: the smoothed loss fell only {max(drop, 0):.0%} ({where}), so the suggestion "
                 f"is a guess. Try {higher}more --steps (each rate gets one mini-batch) or another --optimizer.")
 
