@@ -126,15 +126,15 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
         if create_graph:
             inputs, out = parents, node
         else:  # one and two inputs without building a list: this runs once per node
-            x, out = parents[0].data, node.data
-            inputs = (x,) if len(parents) == 1 else (x, parents[1].data) if len(parents) == 2 else \
-                [parent.data for parent in parents]
+            out, x, y = node.data, parents[0].data, parents[-1].data
+            inputs = (x,) if len(parents) == 1 else (x, y) if len(parents) == 2 else [p.data for p in parents]
+        x, y, direct = inputs[0], inputs[-1], len(inputs) < 3 and not params and not op.variadic
         for i, parent in enumerate(parents):
             if not parent.requires_grad:
                 continue  # no rule runs for a constant
-            # the rule itself, without Op.vjp's call in between, unless the op is variadic (it needs the position)
-            parent_g = op.vjp(i, g, out, inputs, params) if op.variadic else op.rules[i](g, out, *inputs, **params) \
-                if params else op.rules[i](g, out, *inputs)
+            # the rule itself, called directly when it takes one or two inputs and no params (the usual case)
+            parent_g = (op.rules[i](g, out, x, y) if len(inputs) == 2 else op.rules[i](g, out, x)) if direct else \
+                op.vjp(i, g, out, inputs, params)
             if parent_g.shape != inputs[i].shape:
                 parent_g = sum_to_shape(parent_g, inputs[i].shape)
             if edges is not None:
@@ -142,9 +142,12 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
             key = id(parent)
             if key in pending:
                 pending[key] = pending[key] + parent_g  # a new array, which the walk owns
-            else:  # a weight's .grad must own its memory, not share g or a view
-                shared = type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None)
-                pending[key] = parent_g.copy() if shared and parent.grad_fn is None else parent_g
+            elif parent.grad_fn is None and type(parent_g) is np.ndarray and (
+                    parent_g is g or parent_g.base is not None):
+                pending[key] = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
+            else:
+                pending[key] = parent_g
+
 
 def seed(root: Node, grad, create_graph: bool = False):
     """d(root)/d(root): ones for a one-number root, else the `grad` given (kept as a Value with create_graph)."""
