@@ -112,7 +112,7 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     With a list `edges`, each contribution the walk adds is also appended to it as `(node, parent,
     contribution)` (after the node is yielded), so a picture can replay the chain rule's terms (viz.frames).
     """
-    order = topological_order(root, grad_only=True)
+    order = topological_order(root, True)  # grad_only
     _check_versions(order)
     pending = {id(root): grad}
     for node in reversed(order):
@@ -134,7 +134,7 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
                 continue  # no rule runs for a constant
             # the rule itself, called directly when it takes one or two inputs and no params (the usual case)
             parent_g = (op.rules[i](g, out, x, y) if len(inputs) == 2 else op.rules[i](g, out, x)) if direct else \
-                op.vjp(i, g, out, inputs, params)
+                op.vjp(i, g, out, inputs, params) if op.variadic else op.rules[i](g, out, *inputs, **params)
             if parent_g.shape != inputs[i].shape:
                 parent_g = sum_to_shape(parent_g, inputs[i].shape)
             if edges is not None:

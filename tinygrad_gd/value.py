@@ -332,7 +332,7 @@ class Value:
         >>> print(f"Gradient: {w.grad.item()}")
         Gradient: 6.0
         """
-        backprop.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+        backprop.backward(self, grad, retain_graph, create_graph)
 
     # ---- arithmetic, with NumPy broadcasting ---------------------------------------------------------------------
     def __add__(self, other):
