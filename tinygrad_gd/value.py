@@ -335,29 +335,30 @@ class Value:
         backprop.backward(self, grad, retain_graph, create_graph)
 
     # ---- arithmetic, with NumPy broadcasting ---------------------------------------------------------------------
+    # (a Value operand is passed on as it is, without the call into _constant: these run once per node)
     def __add__(self, other):
-        return apply(ops.ADD, self, _constant(other, self))
+        return apply(ops.ADD, self, other if type(other) is Value else _constant(other, self))
 
     def __radd__(self, other):
-        return apply(ops.ADD, _constant(other, self), self)
+        return apply(ops.ADD, other if type(other) is Value else _constant(other, self), self)
 
     def __sub__(self, other):
-        return apply(ops.SUB, self, _constant(other, self))
+        return apply(ops.SUB, self, other if type(other) is Value else _constant(other, self))
 
     def __rsub__(self, other):
-        return apply(ops.SUB, _constant(other, self), self)
+        return apply(ops.SUB, other if type(other) is Value else _constant(other, self), self)
 
     def __mul__(self, other):
-        return apply(ops.MUL, self, _constant(other, self))
+        return apply(ops.MUL, self, other if type(other) is Value else _constant(other, self))
 
     def __rmul__(self, other):
-        return apply(ops.MUL, _constant(other, self), self)
+        return apply(ops.MUL, other if type(other) is Value else _constant(other, self), self)
 
     def __truediv__(self, other):
-        return apply(ops.DIV, self, _constant(other, self))
+        return apply(ops.DIV, self, other if type(other) is Value else _constant(other, self))
 
     def __rtruediv__(self, other):
-        return apply(ops.DIV, _constant(other, self), self)
+        return apply(ops.DIV, other if type(other) is Value else _constant(other, self), self)
 
     def __pow__(self, exponent):
         if isinstance(exponent, (int, float)):
