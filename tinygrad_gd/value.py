@@ -530,8 +530,8 @@ class Value:
                     "not be recorded in the graph. Write the step as `with no_grad(): w -= lr * w.grad`.")
             return apply(op, self, _constant(other, self))
         # Nothing is recorded, so numbers and arrays are used as they are (no copy); lists etc. are checked.
-        other = _raw(other) if isinstance(other, (Value, np.ndarray, np.generic, float, int)) else \
-            _constant(other, self).data
+        other = other.data if type(other) is Value else other if isinstance(
+            other, (np.ndarray, np.generic, float, int)) else _constant(other, self).data
         shape, data = getattr(other, "shape", ()), self.data  # a Python number has no shape (np.shape: 0.35 µs)
         if shape != data.shape and np.broadcast_shapes(data.shape, shape) != data.shape:
             raise ValueError(f"in-place update cannot change the shape: the Value has shape {self.shape}, "
@@ -540,7 +540,7 @@ class Value:
             compute(data, other)  # ndarray's -= writes into the same memory
         else:  # a scalar, or a view into another Value's data (mutating it would corrupt that Value)
             new = op.forward(data, other)
-            if new.dtype != data.dtype:
+            if type(new) is not type(data) or type(new) is np.ndarray and new.dtype != data.dtype:
                 new = np.asarray(new, dtype=self.dtype)
                 new = new[()] if new.ndim == 0 else new
             self.data = new
