@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/tinygrad-gd example
 
-test: $(STAMP)
+test: $(STAMP)  # one pytest worker per core (pytest-xdist): the notebooks and PyTorch comparisons dominate
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
