@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from test_optim import START, grad_of  # the same hand-written quadratic Σ c·(θ − a)²
 
 from tinygrad_gd import Value
 from tinygrad_gd.optim import (
@@ -27,15 +28,6 @@ from tinygrad_gd.optim import (
     SequentialLR,
     StepLR,
 )
-
-START = np.array([1.5, -0.5, 3.0])
-TARGET = np.array([0.2, 0.7, -1.0])
-CURVE = np.array([1.0, 3.0, 0.5])
-
-
-def grad_of(theta):
-    return 2 * CURVE * (theta - TARGET)
-
 
 OPTIMIZERS = [
     (NAdam, {}), (NAdam, {"lr": 0.05, "weight_decay": 0.1}),

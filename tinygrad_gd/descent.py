@@ -363,21 +363,28 @@ def _plain_descent(summary):
     return summary.optimizer in (None, "sgd") and not summary.momentum
 
 
-def _too_large(summary):
+def _plain_curvature(summary):
+    """(what, c): the curvature's name (f'' or λmax) and its value at the start, when it sets plain descent's
+    limits (positive, finite, no momentum or scaling); else None."""
     c = summary.first.curvature
     if math.isfinite(c) and c > 0 and _plain_descent(summary):
-        what = _what(summary.first.values)
+        return _what(summary.first.values), c
+    return None
+
+
+def _too_large(summary):
+    if known := _plain_curvature(summary):
+        what, c = known
         return (f"Learning rate too large: {what} = {c:.3g} at the start, so plain descent is stable only for "
                 f"lr < 2/{what} = {2 / c:.3g}.")
     return "Learning rate too large: each step overshoots by more than it gains."
 
 
 def _straighter(summary):
-    c = summary.first.curvature
     if summary.optimizer in ("momentum", "nesterov") or (summary.momentum and summary.optimizer == "sgd"):
         return f"A smaller momentum (--momentum {_half_momentum(summary):g}) swings less."
-    if math.isfinite(c) and c > 0 and _plain_descent(summary):
-        what = _what(summary.first.values)
+    if known := _plain_curvature(summary):
+        what, c = known
         return (f"A smaller learning rate goes straighter: {what} = {c:.3g} at the start, so plain descent stays on "
                 f"one side for lr < 1/{what} = {1 / c:.3g} and converges for lr < 2/{what} = {2 / c:.3g}.")
     return "A smaller learning rate goes straighter."
