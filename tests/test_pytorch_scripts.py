@@ -150,8 +150,8 @@ def test_polynomial_tutorial_from_the_same_start_matches_pytorch_step_for_step(s
     steps = [t for t in sorted(_losses(theirs)) if not hops or t < 1000]
     np.testing.assert_allclose([_losses(ours)[t] for t in steps], [_losses(theirs)[t] for t in steps], rtol=1e-4)
     late = [t for t in sorted(_losses(theirs)) if t not in steps]
-    if late:  # both hop about the same minimum: the same level on average, neither leaving the band of hops
-        ours_late, theirs_late = np.array([_losses(ours)[t] for t in late]), np.array([_losses(theirs)[t] for t in late])
+    if late:  # both hop about the same minimum: the same level on average, each hop near the other's
+        ours_late, theirs_late = (np.array([_losses(run)[t] for t in late]) for run in (ours, theirs))
         assert abs(ours_late.mean() / theirs_late.mean() - 1) < 0.02, (ours_late, theirs_late)
         np.testing.assert_allclose(ours_late, theirs_late, rtol=0.1)
     np.testing.assert_allclose(_coefficients(ours), _coefficients(theirs), rtol=0.03 if hops else 1e-3,
