@@ -20,8 +20,9 @@ The scripts start from random weights, and PyTorch's random numbers are not NumP
   scripts PyTorch computes in float32 and tinygrad_gd in its default float64). Except RMSprop's late steps
   (polynomial_optim): its step is lr·g/√v, about ±lr however small g is, so near the minimum it hops around it and
   the hops amplify rounding (PyTorch and tinygrad_gd both in float64 drift apart too: measured 8.819 against 8.831
-  at step 1,499, where step 999 agrees to 1e-8). There, from step 1,000 on: within 3%, and the
-  tiny a, c within 0.005.
+  at step 1,499, where step 999 agrees to 1e-8; which hop lands where depends on the processor too: 4% apart
+  at step 1,199 on an AVX-512 EPYC). There, from step 1,000 on: the same mean level within 2%, and each loss
+  within 10% (a hop, not a drift), and the tiny a, c within 0.005.
 """
 
 import importlib.util
@@ -149,7 +150,10 @@ def test_polynomial_tutorial_from_the_same_start_matches_pytorch_step_for_step(s
     steps = [t for t in sorted(_losses(theirs)) if not hops or t < 1000]
     np.testing.assert_allclose([_losses(ours)[t] for t in steps], [_losses(theirs)[t] for t in steps], rtol=1e-4)
     late = [t for t in sorted(_losses(theirs)) if t not in steps]
-    np.testing.assert_allclose([_losses(ours)[t] for t in late], [_losses(theirs)[t] for t in late], rtol=0.03)
+    if late:  # both hop about the same minimum: the same level on average, each hop near the other's
+        ours_late, theirs_late = (np.array([_losses(run)[t] for t in late]) for run in (ours, theirs))
+        assert abs(ours_late.mean() / theirs_late.mean() - 1) < 0.02, (ours_late, theirs_late)
+        np.testing.assert_allclose(ours_late, theirs_late, rtol=0.1)
     np.testing.assert_allclose(_coefficients(ours), _coefficients(theirs), rtol=0.03 if hops else 1e-3,
                                atol=0.005 if hops else 1e-6)
 

@@ -327,6 +327,16 @@ def test_digits_says_held_out_accuracy_against_chance_1_in_10(capsys, tmp_path):
     assert "(on 359 digits it never trained on)" in text and "chance (10%: 1 class in 10)" in text
 
 
+def _wandering_loss_masked(lines):
+    """A blown-up run's last numbers, replaced by '…' (README says why they differ between machines): the
+    loss it ended at, or the huge loss before the NaN."""
+    text = "\n".join(lines)
+    final = re.search(r"final loss (\S+) ", text)
+    if final:
+        text = text.replace(f"loss {final.group(1)} ", "loss … ").replace(f"-> {final.group(1)} ", "-> … ")
+    return re.sub(r"\(after \S+ the step", "(after … the step", text).splitlines()
+
+
 def test_readme_quotes_what_train_and_lr_find_print(capsys, tmp_path, monkeypatch):
     """Issue 9: every README train/lr-find command's output is pasted as it runs, each line at most 80 columns
     (the digits runs take ~15 s each: their lines are checked, the moons runs are re-run and compared)."""
@@ -340,4 +350,7 @@ def test_readme_quotes_what_train_and_lr_find_print(capsys, tmp_path, monkeypatc
         assert all(len(line) <= 80 for line in quoted), argv
         if argv[1] == "moons":
             assert main(argv) == 0
-            assert capsys.readouterr().out.splitlines() == quoted, argv
+            printed = capsys.readouterr().out.splitlines()
+            if re.search("blow-up|diverged", " ".join(quoted)):  # where rounding takes them differs by machine
+                printed, quoted = _wandering_loss_masked(printed), _wandering_loss_masked(quoted)
+            assert printed == quoted, argv

@@ -147,6 +147,40 @@ def test_constants_do_not_record():
         out.backward()
 
 
+def test_a_number_used_beside_values_is_one_shared_frozen_constant():
+    """Issue 11: `w - 2` in a loop makes one constant 2 (fewer objects per op), which no graph can change."""
+    import copy
+
+    w, v = Value(5.0, requires_grad=True), Value(np.ones(3), requires_grad=True)
+    two = (w - 2).parents[1]
+    assert (v * 2.0).parents[1] is two and (2 - w).parents[0] is two  # one 2.0 of float64 for every graph
+    assert two.data == 2 and two.dtype == np.float64 and not two.requires_grad and two.is_leaf
+    assert (Value(1.0, dtype="float32", requires_grad=True) - 2).parents[1].dtype == np.float32  # a dtype each
+    assert (Value(3, dtype="int64") + 2).dtype == np.int64 and (Value(3, dtype="int64") + 0.5).dtype == np.float64
+    # equal as keys but different numbers: 0.0 and -0.0; and NaN, never equal to itself: each made anew
+    assert np.signbit((w * -0.0).data) and not np.signbit((w * 0.0).data)
+    assert (w * 0.0).parents[1] is not (w * 0.0).parents[1]
+    assert (w + float("nan")).parents[1] is not (w + float("nan")).parents[1]
+    for change in (lambda c: c.__iadd__(1), lambda c: c.mul_(3), lambda c: c.zero_(), lambda c: c.requires_grad_()):
+        with no_grad(), pytest.raises(RuntimeError, match="shared by every graph"):
+            change(two)
+        assert two.data == 2 and two.version == 0 and not two.requires_grad  # refused: nothing changed
+    own = Value(2.0)
+    with no_grad():
+        own += 1  # a Value you made yourself is yours to change
+    assert own.item() == 3.0
+    loss = (w - 2) ** 2
+    copied = copy.deepcopy(loss)  # a copy's constant is frozen too, and its graph still backpropagates
+    copied.backward()
+    assert copied.parents[0].parents[0].grad.item() == 6.0 and w.grad is None
+    with no_grad(), pytest.raises(RuntimeError, match="shared"):
+        copied.parents[0].parents[1].fill_(7.0)
+    for k in range(5000):  # ever new numbers: the table of shared constants stays bounded
+        w * (1 + k / 7)
+    from tinygrad_gd import value
+    assert len(value._SHARED) <= 4096
+
+
 # ---- no_grad -----------------------------------------------------------------------------------------------------
 def test_no_grad_context_and_decorator():
     w = Value(1.0, requires_grad=True)

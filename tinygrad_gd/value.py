@@ -145,8 +145,27 @@ def _constant(x, like):
         dtype = like.data.dtype  # a bare number takes the Value's dtype, so float32 stays float32 ...
         if dtype.kind != "f" and (type(x) is float or dtype.kind == "b"):  # ... but int64 + 0.5 is a float
             dtype = DEFAULT_FLOAT if type(x) is float else np.dtype(np.int64)
-        return _leaf(dtype.type(x))
+        shared = _SHARED.get((x, dtype))  # `w - 2` in a loop: one constant 2, not a new Value every step
+        if shared is None:
+            shared = _leaf(dtype.type(x))
+            if x and x == x:  # not 0.0, equal to -0.0 as a key but not as a number; not NaN, never found again
+                if len(_SHARED) >= 4096:
+                    _SHARED.clear()  # a loop over ever new numbers must not hold them all
+                shared.params, _SHARED[(x, dtype)] = _FROZEN, shared
+        return shared
     return _leaf(_as_data(x, default=like.dtype if like.dtype.kind == "f" else None))
+
+
+# Constants made from Python numbers are shared by every graph that uses the same number: fewer objects to make,
+# hold and scan for the garbage collector (a 100,000-op chain held 2/3 of a constant per op). Such a constant is
+# frozen (its params are _FROZEN), so no change through one graph can leak into another.
+_SHARED, _FROZEN = {}, ("a shared constant",)  # (a tuple of a string: deepcopy keeps it, a copy stays frozen)
+
+
+def _refuse_frozen(value, what):
+    if value.params is _FROZEN:
+        raise RuntimeError(f"{what} would change the constant {value.data!r}, which is shared by every graph that "
+                           f"uses that number (`x * 2` makes no copy of 2); make your own: Value({value.data!r})")
 
 
 def _leaf(data):
@@ -237,6 +256,7 @@ class Value:
             raise RuntimeError(f"requires_grad_() is for leaves; this Value was computed by '{self.op}'. "
                                "Use .detach() to get a leaf with the same numbers.")
         _check_grad(self.data, requires_grad)
+        _refuse_frozen(self, "requires_grad_()")
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -529,6 +549,7 @@ class Value:
                     "an in-place update of a weight (a Value with requires_grad=True) outside no_grad() would "
                     "not be recorded in the graph. Write the step as `with no_grad(): w -= lr * w.grad`.")
             return apply(op, self, _constant(other, self))
+        _refuse_frozen(self, "an in-place update")
         # Nothing is recorded, so numbers and arrays are used as they are (no copy); lists etc. are checked.
         other = other.data if type(other) is Value else other if isinstance(
             other, (np.ndarray, np.generic, float, int)) else _constant(other, self).data

@@ -170,7 +170,9 @@ def _build(root, order, grad_text, *, show_data=True, show_grad=True, rankdir="L
                     dot.edge(folded[id(parent)], op, id=edge_id(name, i))
                 continue
             source, uses[id(parent)] = names[id(parent)], uses.get(id(parent), 0) + 1
-            if uses[id(parent)] > SHARED_USES:  # drawn again here: one long edge per use would tangle the layout
+            # drawn again here: one long edge per use would tangle the layout; and a constant from a Python number,
+            # which every op using that number shares (value._constant), is drawn beside each op, as it was written
+            if uses[id(parent)] > (1 if parent.grad_fn is None and parent.params else SHARED_USES):
                 source = f"{source}@{edge_id(name, i)}"
                 first = _fields(parent, False, qualnames.get(id(parent))) or [_numbers(parent.data)]
                 where.node(source, first[0], shape="box", style="dashed,rounded", fontsize="9", height="0.2",
