@@ -334,3 +334,50 @@ def test_stack_and_concatenate_backward_are_linear_in_the_number_of_inputs(monke
     wide = [Value([1.0, 2.0], requires_grad=True) for _ in range(20_000)]
     (concatenate(wide) * np.arange(40_000.0)).sum().backward()
     np.testing.assert_array_equal(wide[-1].grad.data, [39_998.0, 39_999.0])
+
+
+def _bits(a):  # type, dtype, shape and the exact bytes (so -0.0 and 0.0 differ)
+    a = getattr(a, "data", a)
+    return type(a), np.asarray(a).dtype, np.shape(a), np.asarray(a).tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_and_means_rules_on_arrays_give_the_bits_of_their_recorded_form(dtype):
+    """Issue 11: on arrays d Σ and d mean spread g·scale in one pass (no array of ones or of 1/n to multiply by);
+    on Values (create_graph) they record g * full(scale). Both must give the same numbers, to the bit, and the
+    same kind of result (a NumPy scalar for a 0-d input, else an array of its own), infinities and -0.0 included."""
+    rng = np.random.default_rng(0)
+    for shape in [(), (4,), (2, 3), (2, 1, 3)]:
+        x = rng.normal(size=shape).astype(dtype)[()]
+        for axis in [None, *range(len(shape)), *([(0, -1)] if len(shape) > 1 else [])]:
+            for keepdims, op in [(k, op) for k in (False, True) for op in (ops.SUM, ops.MEAN)]:
+                out = op.forward(x, axis=axis, keepdims=keepdims)
+                g = (rng.normal(size=np.shape(out)) * 1e30).astype(dtype)[()]
+                if np.ndim(g):
+                    g.flat[0], g.flat[-1] = -0.0, np.inf
+                on_arrays = op.rules[0](g, out, x, axis=axis, keepdims=keepdims)
+                on_values = op.rules[0](Value(g), Value(out), Value(x), axis=axis, keepdims=keepdims)
+                assert type(on_values) is Value and _bits(on_arrays)[1:] == _bits(on_values.data)[1:]
+                assert type(on_arrays) is (np.ndarray if shape else dtype)
+                assert not isinstance(on_arrays, np.ndarray) or on_arrays.base is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropys_forward_and_array_rule_give_the_bits_of_the_general_forms(dtype):
+    """Issue 11: cross_entropy's forward finds the row maxima through a transposed copy and its rule works in
+    place on arrays. The forward must equal −log_softmax(x)[rows, t] and the rule on arrays the same rule on Values
+    (create_graph), to the bit, also for infinite logits, one row of logits, and a row whose target wins."""
+    rng = np.random.default_rng(1)
+    logits = (rng.normal(size=(9, 6)) * 20).astype(dtype)
+    logits[1, 2], logits[2, 0], logits[3] = np.inf, -np.inf, 0.0  # a row of zeros: its shifted target is ±0
+    targets = rng.integers(0, 6, 9)
+    for x, t in [(logits, targets), (logits[4], np.array(3)), (logits[5:], targets[5:])]:
+        rows = (np.arange(len(t)), t) if x.ndim == 2 else t
+        with np.errstate(invalid="ignore"):
+            out = ops.CROSS_ENTROPY.forward(x, target=t)
+            general = -ops._log_softmax(x, -1)[rows]
+            g = rng.normal(size=np.shape(out)).astype(dtype)[()]
+            on_arrays = ops.CROSS_ENTROPY.rules[0](g, out, x, target=t)
+            on_values = ops.CROSS_ENTROPY.rules[0](Value(g), Value(out), Value(x), target=t)
+        assert _bits(out) == _bits(general)
+        assert type(on_arrays) is np.ndarray and _bits(on_arrays) == _bits(on_values.data)

@@ -743,3 +743,133 @@ def test_newton_refuses_without_curvature_and_a_singular_hessian_changes_nothing
     with pytest.raises(ValueError, match="Invalid damping"):
         Newton([w], damping=-1)
     assert w.tolist() == [1.0, 2.0]
+
+
+# ---- issue 11: plain SGD's direct paths ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("lr", [0.1, 3, np.float32(0.1), np.float64(0.1)])
+def test_plain_sgd_on_one_scalar_weight_writes_what_the_general_step_writes(dtype, lr, monkeypatch):
+    """The article's loop steps one 0-d weight: SGD.step replaces its NumPy scalar directly (0.3 µs, not 1.4).
+    Against the general step (Optimizer.step) and sgd_update, for gradients of the weight's type and of others
+    (a 0-d array, another dtype, a Value, a Python float set by hand): the same type, dtype, bits and version."""
+    from tinygrad_gd.optim import Optimizer
+
+    def taken(way):
+        if way == "general":
+            monkeypatch.setattr(SGD, "step", Optimizer.step)
+        elif way == "sgd_update":
+            monkeypatch.setattr(SGD, "_plain_lr", lambda self, group: None)
+        results = []
+        for g in (dtype(0.75), np.array(0.75, dtype), np.float64(-0.3) if dtype is np.float32 else np.float32(-0.3),
+                  Value(0.75, dtype=dtype), 0.5):
+            w = Value(1.7, requires_grad=True, dtype=dtype)
+            opt = SGD([w], lr=lr)
+            for _ in range(3):
+                w.grad = g
+                opt.step()
+            results.append((type(w.data), w.data.dtype, w.data.tobytes(), w.version, opt.state))
+        monkeypatch.undo()
+        return results
+
+    assert taken("direct") == taken("general") == taken("sgd_update")
+
+
+def test_plain_sgd_on_one_scalar_weight_refuses_a_bad_gradient_and_skips_a_frozen_weight():
+    w = Value(2.0, requires_grad=True)
+    opt = SGD([w], lr=0.1)
+    w.grad = np.ones(2)  # the wrong shape: the general step's error, nothing written
+    with pytest.raises(ValueError, match="does not match"):
+        opt.step()
+    assert w.item() == 2.0 and w.version == 0
+    w.grad = np.complex128(1j)
+    with pytest.raises(TypeError, match="must be real"):
+        opt.step()
+    assert w.item() == 2.0 and w.version == 0
+    w.grad = 1.0
+    w.requires_grad_(False)
+    opt.step()
+    assert w.item() == 2.0 and w.version == 0
+    opt.zero_grad()
+    opt.step()  # no gradient: nothing to do
+    assert w.item() == 2.0 and w.version == 0
+
+
+def test_plain_sgd_on_one_scalar_weight_interrupted_anywhere_is_before_or_after():
+    """Its value and its version are written by one line: a Ctrl-C at any line event leaves both before or both
+    after, and a real SIGALRM at arbitrary moments never leaves the version out of step with the value."""
+    import signal
+    import sys
+
+    for n in range(1, 200):
+        w = Value(0.0, requires_grad=True)
+        opt = SGD([w], lr=1.0)
+        w.grad = 1.0
+        sys.settrace(interrupt_at(n))
+        try:
+            opt.step()
+            done = True
+        except KeyboardInterrupt:
+            done = False
+        finally:
+            sys.settrace(None)
+        assert (w.item(), w.version) in ((0.0, 0), (-1.0, 1)), f"half-applied at line event {n}"
+        if done:
+            break
+    assert done and n > 3
+    if not hasattr(signal, "setitimer"):
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    rng = np.random.default_rng(0)
+    try:
+        for _ in range(200):
+            w = Value(0.0, requires_grad=True)
+            opt = SGD([w], lr=1.0)
+            w.grad = 1.0
+            try:
+                signal.setitimer(signal.ITIMER_REAL, float(rng.uniform(1e-5, 2e-3)))
+                for _ in range(100_000):
+                    opt.step()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            assert w.version == -w.item()
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_plain_sgds_scratch_buffer_writes_the_same_numbers_and_touches_no_gradient(monkeypatch):
+    """Array weights get lr·g in one scratch buffer per dtype that the optimizer keeps across steps (no new array
+    per weight per step). Against sgd_update's `lr * grad`: identical bits for weights of growing and shrinking
+    sizes, two dtypes, several steps; the gradients the user holds are never written, and the buffer is no
+    weight's and no gradient's memory."""
+    rng = np.random.default_rng(0)
+    shapes = [(3,), (4, 5), (2,), (6, 7), (1,)]
+
+    def run(direct):
+        if not direct:
+            monkeypatch.setattr(SGD, "_plain_lr", lambda self, group: None)
+        weights = [Value(rng.normal(size=s), requires_grad=True, dtype=d) for s in shapes
+                   for d in (np.float32, np.float64)]
+        opt = SGD(weights, lr=0.3)
+        held = []
+        for _ in range(3):
+            for w in weights:
+                w.grad = rng.normal(size=w.shape).astype(w.dtype)
+            held.append([(w.grad.data, w.grad.data.copy()) for w in weights])
+            opt.step()
+        monkeypatch.undo()
+        assert all(np.array_equal(g, copy) for step in held for g, copy in step)  # gradients never written
+        buffers = [b for b in getattr(opt, "_scratch", {}).values()]
+        assert not any(np.shares_memory(b, x) for b in buffers for w in weights for x in (w.data, w.grad.data))
+        return [(w.data.dtype, w.data.tobytes(), w.version) for w in weights], len(buffers)
+
+    rng = np.random.default_rng(0)
+    direct, buffers = run(True)
+    rng = np.random.default_rng(0)
+    general, _ = run(False)
+    assert direct == general and buffers == 2  # one buffer per dtype, as large as the largest weight

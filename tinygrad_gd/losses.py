@@ -177,14 +177,15 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     if logits.ndim not in (1, 2) or labels.shape != logits.shape[:-1]:
         raise ValueError(f"cross_entropy: logits have shape {logits.shape} and target has shape {labels.shape}; "
                          f"expected logits (N, C) with target (N,), or logits (C,) with a single index")
-    if np.any(labels == ignore_index):
-        return _weighted_nll(logits.log_softmax(axis=-1), target, weight, ignore_index, reduction, 0.0,
-                             "cross_entropy")
-    classes = logits.shape[-1]
-    bad = labels[(labels < 0) | (labels >= classes)]
-    if bad.size:
-        raise IndexError(f"cross_entropy: class index {bad.flat[0]} is out of range for {classes} classes "
-                         f"(valid: 0 to {classes - 1})")
+    classes = logits.shape[-1]  # two reductions tell the usual case, every index a class and none ignored, apart
+    if labels.size and not 0 <= labels.min() <= labels.max() < classes or 0 <= ignore_index < classes:
+        if np.any(labels == ignore_index):
+            return _weighted_nll(logits.log_softmax(axis=-1), target, weight, ignore_index, reduction, 0.0,
+                                 "cross_entropy")
+        bad = labels[(labels < 0) | (labels >= classes)]
+        if bad.size:
+            raise IndexError(f"cross_entropy: class index {bad.flat[0]} is out of range for {classes} classes "
+                             f"(valid: 0 to {classes - 1})")
     return _reduce(apply(CROSS_ENTROPY, logits, target=labels), reduction)
 
 
