@@ -343,19 +343,9 @@ class Value:
         except Exception:  # a notebook should fall back to the text repr, not print a traceback per cell
             return None
 
-    def backward(self, grad=None, retain_graph=False, create_graph=False):
-        """Backpropagate from this Value: fill `.grad` of everything it was computed from (see backprop.backward).
-
-        With `create_graph=True` the gradients are recorded as a graph of their own, so `w.grad` can be
-        differentiated again: the second derivative is `w.grad.backward()` away.
-
-        >>> w = Value([5.0], requires_grad=True)
-        >>> loss = (w - 2) ** 2
-        >>> loss.backward()
-        >>> print(f"Gradient: {w.grad.item()}")
-        Gradient: 6.0
-        """
-        backprop.backward(self, grad, retain_graph, create_graph)
+    # `loss.backward()` is `backprop.backward(loss)`, the function itself (one call fewer on every step): it fills
+    # `.grad` of everything the loss was computed from; with create_graph=True, `w.grad` is a graph of its own
+    backward = backprop.backward
 
     # ---- arithmetic, with NumPy broadcasting ---------------------------------------------------------------------
     # (a Value operand is passed on as it is, without the call into _constant: these run once per node)
