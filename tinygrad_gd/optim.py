@@ -69,6 +69,20 @@ def _write_step(p, step, name):
             np.asarray(new, dtype=data.dtype)[()])
 
 
+def _scratch(buffers, p, data):
+    """A scratch view for lr·g of weight `p`, kept across steps in `buffers`: one flat buffer per dtype, as large as
+    the largest weight, shared by every weight (commit runs each weight's two writes, lr·g then the subtraction,
+    before the next weight's). No new array of the weight's size per step: in a big model that would be a fresh
+    block of memory to fault in. The same arithmetic as `lr * grad` (tested)."""
+    flat = buffers.get(data.dtype)
+    if flat is None or flat.size < data.size:
+        for key in [key for key, view in buffers.items() if view.dtype == data.dtype]:
+            del buffers[key]  # the views into the smaller buffer, and the buffer
+        flat = buffers[data.dtype] = np.empty(data.size, data.dtype)
+    view = buffers[id(p)] = flat[:data.size].reshape(data.shape)
+    return view
+
+
 class Optimizer:
     """Bookkeeping shared by every hiker: parameter groups, per-parameter state, zero_grad, step, state_dict.
 
@@ -141,9 +155,11 @@ class Optimizer:
         """
         loss = closure() if closure is not None else None
         update, state, writes, new_states, index = type(self).update, self.state, [], {}, -1
+        scratch = self.__dict__.setdefault("_scratch", {})  # id(weight) -> its scratch view, dtype -> the buffer
         for group in self.param_groups:
             lr = self._plain_lr(group)  # plain SGD: the step is lr·g, without calling update
             hyper = {key: group[key] for key in self.defaults} if lr is None else None
+            by_number = type(lr) is float or type(lr) is int  # lr·g then has g's dtype: it may go to a scratch
             for p in group["params"]:
                 index += 1
                 grad = p._grad  # read bare: `p.grad` would wrap it in a Value, only for this to unwrap it
@@ -156,8 +172,17 @@ class Optimizer:
                 if grad.shape != p.data.shape:
                     raise ValueError(f"gradient of shape {grad.shape} does not match its parameter of shape "
                                      f"{p.shape}; no parameter was changed")
-                if hyper is None:  # plain SGD: lr·g, written through a scratch buffer where it can be
-                    writes += (*self._plain_writes(p, grad, lr, index), (setattr, p, "version", p.version + 1))
+                if hyper is None:  # plain SGD: `p -= lr·g`, through a scratch buffer where it can be (_scratch)
+                    data = p.data
+                    if by_number and type(data) is np.ndarray and type(grad) is np.ndarray and \
+                            grad.dtype == data.dtype and data.base is None and data.flags.writeable:
+                        s = scratch.get(id(p))
+                        if s is None or s.shape != data.shape or s.dtype != data.dtype:
+                            s = _scratch(scratch, p, data)
+                        writes += ((np.multiply, grad, lr, s), (np.subtract, data, s, data),
+                                   (setattr, p, "version", p.version + 1))
+                    else:  # scalars, views, mixed dtypes: the step as _write_step writes any step
+                        writes += (_write_step(p, lr * grad, index), (setattr, p, "version", p.version + 1))
                     continue
                 step, new_state = update(p.data, grad, state.get(p, _NO_STATE), **hyper)
                 writes += (_write_step(p, step, index), (setattr, p, "version", p.version + 1))
@@ -169,25 +194,6 @@ class Optimizer:
     def _plain_lr(self, group):
         """The learning rate if this group's update is exactly `lr * grad` with no state, else None."""
         return None
-
-    def _plain_writes(self, p, grad, lr, index):
-        """The writes of `p.data -= lr * grad`, for commit: the same arithmetic as `_write_step(p, lr * grad)`.
-
-        An array weight of the gradient's dtype, stepped by a Python number (the usual case), gets lr·g in a
-        scratch buffer that the optimizer keeps across steps (one per dtype, as large as the largest weight), then
-        subtracted in place: no new array of the weight's size per step, which in a big model is a fresh block
-        of memory to fault in. Both writes run inside commit, so one buffer serves every weight.
-        """
-        data = p.data
-        if type(data) is not np.ndarray or type(grad) is not np.ndarray or grad.dtype != data.dtype or \
-                type(lr) is not float and type(lr) is not int or data.base is not None or not data.flags.writeable:
-            return (_write_step(p, lr * grad, index),)  # scalars, views, mixed dtypes: as _write_step does
-        buffers = self.__dict__.setdefault("_scratch", {})  # dtype -> a flat buffer
-        flat = buffers.get(data.dtype)
-        if flat is None or flat.size < data.size:
-            flat = buffers[data.dtype] = np.empty(data.size, data.dtype)
-        scratch = flat[:data.size].reshape(data.shape)
-        return (np.multiply, grad, lr, scratch), (np.subtract, data, scratch, data)
 
     def state_dict(self):
         """PyTorch's layout: parameters are replaced by their index (counting across groups), state copied."""
