@@ -46,11 +46,12 @@ def test_topological_order_lists_each_node_once_parents_first(graph):
     assert order[-1] is root
     for node in order:
         assert all(position[id(parent)] < position[id(node)] for parent in node.parents)
-    # the walk's order leaves out constants only, and keeps parents first
-    grad_order = topological_order(root, grad_only=True)
-    assert {id(n) for n in grad_order} == {id(n) for n in order if n.requires_grad}
-    grad_position = {id(node): i for i, node in enumerate(grad_order)}
-    assert all(grad_position[id(p)] < grad_position[id(n)] for n in grad_order for p in n.parents if p.requires_grad)
+    # the walk visits what requires grad (constants left out), each node before its parents, newest first
+    walked = [node for node, _ in walk(root, np.float64(1.0))]
+    assert {id(n) for n in walked} == {id(n) for n in order if n.requires_grad}
+    assert [n.created for n in walked] == sorted((n.created for n in walked), reverse=True)
+    walk_position = {id(node): i for i, node in enumerate(walked)}
+    assert all(walk_position[id(p)] > walk_position[id(n)] for n in walked for p in n.parents if p.requires_grad)
 
 
 @given(random_graphs())

@@ -327,6 +327,20 @@ def test_changing_saved_data_in_place_makes_backward_raise_and_write_nothing():
     assert w.grad is None
 
 
+def test_a_stale_input_found_deep_in_the_walk_leaves_every_grad_as_it_was():
+    """The walk checks each node when it reaches it (newest first), after later nodes have their gradients:
+    backward writes nothing until the whole walk has succeeded."""
+    x, b = Value(2.0, requires_grad=True, name="x"), Value(1.0, requires_grad=True, name="b")
+    early = x * x  # saves x at version 0
+    with no_grad():
+        x += 1.0
+    middle = early * b
+    loss = middle * 3 + b * x  # the nodes made after the change are fine, and visited first
+    with pytest.raises(RuntimeError, match=r"'x' was modified in place \(version 1, expected 0\)"):
+        loss.backward()
+    assert all(v.grad is None for v in (x, b, early, middle, loss))
+
+
 def test_changing_data_that_no_rule_reads_still_counts():
     """PyTorch's rule, kept simple: any in-place change to a saved input invalidates the graph."""
     w = Value(3.0, requires_grad=True)

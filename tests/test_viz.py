@@ -119,13 +119,14 @@ def test_fan_shows_both_paths_and_their_sum():
     w = Value(2.0, requires_grad=True, name="w")
     frames = viz.backprop_frames(w * w + 3 * w)
     captions = [f.caption for f in frames]
-    assert "∂loss/∂w += 1 × 4 = 4 (through w·w)" in captions[2] and "∂loss/∂w += 1 × 3 = 3 (through 3·w)" in captions[3]
+    # the walk undoes the forward pass, last op first: 3·w was made after w·w, so its share arrives first
+    assert "∂loss/∂w += 1 × 3 = 3 (through 3·w)" in captions[2] and "∂loss/∂w += 1 × 4 = 4 (through w·w)" in captions[3]
     w_field = [records(f)["n0"][-1] for f in frames]
-    assert w_field == ["grad ?", "grad ?", "grad 4 so far", "grad 4 + 3 = 7", "grad 4 + 3 = 7"]
+    assert w_field == ["grad ?", "grad ?", "grad 3 so far", "grad 3 + 4 = 7", "grad 3 + 4 = 7"]
     assert 'color="#e6850e"' in re.search(r"^\tn0 \[.*$", frames[2].source, re.M).group()  # pending: orange
     assert edge_labels(frames[-1]) == {"n3.0": "1 × 4 = 4", "n2.1": "1 × 3 = 3", "n4.0": "1 × 1 = 1",
                                        "n4.1": "1 × 1 = 1"}
-    assert captions[-1] == "step 4: ∂loss/∂w = 4 + 3 = 7 is complete: w is a parameter, nothing above it"
+    assert captions[-1] == "step 4: ∂loss/∂w = 3 + 4 = 7 is complete: w is a parameter, nothing above it"
 
 
 def test_tanh_shows_bs_gradient_from_the_step_of_the_plus():
@@ -296,14 +297,14 @@ def test_walk_page_in_headless_chromium(tmp_path, chromium):
                        page.js(w_grad), page.js("document.getElementById('n0').classList.contains('pending')"))
         page.key("ArrowRight", 39)
     assert seen == {0: ("0", "", "grad ?", False), 1: ("1", "n4", "grad ?", False),
-                    2: ("2", "n3", "grad 4 so far", True), 3: ("3", "n2", "grad 4 + 3 = 7", False),
-                    4: ("4", "n0", "grad 4 + 3 = 7", False)}
+                    2: ("2", "n2", "grad 3 so far", True), 3: ("3", "n3", "grad 3 + 4 = 7", False),
+                    4: ("4", "n0", "grad 3 + 4 = 7", False)}
     # frame 4 of 4, then back to 2: the flow into w is drawn backward (the tail arrowhead shows, the head hides)
     page.key("ArrowLeft", 37)
     page.key("ArrowLeft", 37)
-    visible = "getComputedStyle(document.getElementById('n3.0').querySelector('.{}')).visibility"
+    visible = "getComputedStyle(document.getElementById('n2.1').querySelector('.{}')).visibility"
     assert (page.js(visible.format("tail")), page.js(visible.format("head"))) == ("visible", "hidden")
-    assert page.js("document.getElementById('caption').textContent").endswith("∂loss/∂w += 1 × 4 = 4 (through w·w)")
+    assert page.js("document.getElementById('caption').textContent").endswith("∂loss/∂w += 1 × 3 = 3 (through 3·w)")
     page.click("#play")
     page.wait_for("document.body.dataset.frame === '4'")
 

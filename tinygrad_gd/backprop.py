@@ -9,9 +9,10 @@ into its parents' gradients.
 Three functions do it, and nothing else in tinygrad_gd walks a graph:
 
 - `topological_order(root)`: every node once, parents before children (iterative, so a 100,000-deep chain
-  needs no recursion);
-- `walk(root, grad)`: a generator of `(node, gradient)` in reverse topological order; it keeps its pending
-  gradients to itself and never reads or writes `.grad`, so the graph pictures (viz/) can replay it safely;
+  needs no recursion), for the pictures and for copying a graph;
+- `walk(root, grad)`: a generator of `(node, gradient)` in reverse topological order, newest node first (every
+  Value is numbered when it is made, after its parents); it keeps its pending gradients to itself and never
+  reads or writes `.grad`, so the graph pictures (viz/) can replay it safely;
 - `backward(root, grad)`: consumes the walk and adds each gradient into `.grad` (autograd.grad, the other
   consumer, returns the gradients instead).
 
@@ -21,6 +22,7 @@ graph themselves: the map of the map, which gives second derivatives (curvature)
 This module reads Values through the small `Node` protocol below and imports nothing else from tinygrad_gd.
 """
 
+from heapq import heappop, heappush
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,16 +40,14 @@ class Node(Protocol):
     params: dict
     saved: tuple  # the parents' versions when this node was made
     version: int
+    created: int  # when it was made (a counter): always after its parents, so the walk's order comes from it
     shape: tuple
     dtype: Any
     name: str | None
 
 
-def topological_order(root: Node, grad_only: bool = False) -> list:
+def topological_order(root: Node) -> list:
     """Every node reachable from `root`, each once, parents before children (root last).
-
-    With `grad_only`, nodes that do not require grad (constants, and everything behind them) are left out: the
-    walk never visits them, and in `x * 1.5 - 0.5` they are half the graph.
 
     Iterative depth-first search: a node popped the first time goes back on the stack under a marker (None),
     with its parents above it, last parent on top; when the marker comes off again, all of them are in `order`
@@ -65,7 +65,7 @@ def topological_order(root: Node, grad_only: bool = False) -> list:
             expanded.add(id(node))
             stack += (node, None)
             for p in node.parents:  # a loop, not a list comprehension: that is a function call per node
-                if id(p) not in expanded and (p.requires_grad or not grad_only):
+                if id(p) not in expanded:
                     stack.append(p)
     return order
 
@@ -84,66 +84,67 @@ def sum_to_shape(g, shape):
     return g.sum(axis=stretched, keepdims=True) if stretched else g
 
 
-def _check_versions(order):
+def _refuse_stale(node):
     """Refuse to backpropagate through data that was changed in place after the forward pass used it."""
-    for node in order:  # a leaf, or nothing changed: the common case, checked first and without a list
-        parents, saved = node.parents, node.saved
-        if node.grad_fn is None or not node.version and parents[0].version == saved[0] and parents[-1].version == \
-                saved[-1] and (len(parents) < 3 or tuple([p.version for p in parents]) == saved):
-            continue
-        stale = [(p, v) for p, v in zip((*node.parents, node), (*node.saved, 0), strict=True) if p.version != v]
-        if stale:
-            p, v = stale[0]
-            who = f"'{p.name}'" if p.name else f"a Value of shape {p.shape}"
-            raise RuntimeError(
-                f"{who} was modified in place (version {p.version}, expected {v}) after the forward pass used "
-                f"it in '{node.grad_fn.label(node.params)}'; its gradient would be silently wrong. "
-                f"Run the forward pass again after changing it.")
+    stale = [(p, v) for p, v in zip((*node.parents, node), (*node.saved, 0), strict=True) if p.version != v]
+    if stale:
+        p, v = stale[0]
+        who = f"'{p.name}'" if p.name else f"a Value of shape {p.shape}"
+        raise RuntimeError(
+            f"{who} was modified in place (version {p.version}, expected {v}) after the forward pass used "
+            f"it in '{node.grad_fn.label(node.params)}'; its gradient would be silently wrong. "
+            f"Run the forward pass again after changing it.")
 
 
 def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None):
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
-    Pending gradients live in a private dict keyed by `id(node)` and are popped when used: a node's gradient is
-    complete exactly when the walk reaches it, because all its children come before it.
+    The order is the reverse of the order the nodes were created in (`created`: a node is always made after its
+    parents): the walk undoes the forward pass, last op first. The nodes waiting for their turn are kept in a
+    heap by `created`, their pending gradients in a dict keyed by `id(node)`: when a node comes off the heap,
+    every node made after it has been visited, so every share of its gradient has arrived. A chain never has
+    more than one node waiting, and no separate sort of the graph is needed.
 
     The rules run on bare arrays (fast, nothing recorded), or with `create_graph` on the Values themselves, so
     every gradient is recorded as a graph of its own that can be differentiated again: the same rules, once.
     With a list `edges`, each contribution the walk adds is also appended to it as `(node, parent,
     contribution)` (after the node is yielded), so a picture can replay the chain rule's terms (viz.frames).
+    A node whose inputs were changed in place since it was made raises RuntimeError before it is yielded.
     """
-    order = topological_order(root, True)  # grad_only
-    _check_versions(order)
-    pending = {id(root): grad}
-    for node in reversed(order):
-        g = pending.pop(id(node), None)
-        if g is None:
-            continue  # no path from the root needs this node's gradient (a constant)
-        yield node, g
-        op, parents, params = node.grad_fn, node.parents, node.params
+    pending, waiting = {id(root): grad}, [(-root.created, id(root), root)]
+    while waiting:
+        _, key, node = heappop(waiting)
+        g, op = pending.pop(key), node.grad_fn
         if op is None:
+            yield node, g
             continue  # a leaf: nothing above it
-        if create_graph:
-            inputs, out = parents, node
-        else:  # one and two inputs without building a list: this runs once per node
-            out, x, y = node.data, parents[0].data, parents[-1].data
-            inputs = (x,) if len(parents) == 1 else (x, y) if len(parents) == 2 else [p.data for p in parents]
-        x, y, direct = inputs[0], inputs[-1], len(inputs) < 3 and not params and not op.variadic
+        parents, saved, params, n = node.parents, node.saved, node.params, len(node.parents)
+        if node.version or parents[0].version != saved[0] or parents[-1].version != saved[-1] or n > 2 and tuple(
+                [p.version for p in parents]) != saved:  # the parents' versions now and when the node was made
+            _refuse_stale(node)
+        yield node, g
+        # on Values with create_graph, else on bare arrays; one and two inputs without building a list
+        out, x, y = (node, parents[0], parents[-1]) if create_graph else (node.data, parents[0].data, parents[-1].data)
+        general = params or n > 2  # settings (an axis, an exponent) or many inputs: the rule gets them all
+        inputs = (parents if create_graph else [p.data for p in parents]) if general else None  # one list for all
         for i, parent in enumerate(parents):
             if not parent.requires_grad:
                 continue  # no rule runs for a constant
-            # the rule itself, called directly when it takes one or two inputs and no params (the usual case)
-            parent_g = (op.rules[i](g, out, x, y) if len(inputs) == 2 else op.rules[i](g, out, x)) if direct else \
-                op.vjp(i, g, out, inputs, params) if op.variadic else op.rules[i](g, out, *inputs, **params)
-            if parent_g.shape != inputs[i].shape:
-                parent_g = sum_to_shape(parent_g, inputs[i].shape)
+            if general:
+                parent_g, shape = op.vjp(i, g, out, inputs, params), inputs[i].shape
+            else:  # the rule itself, called directly: the usual case
+                parent_g, shape = op.rules[i](g, out, x, y) if n == 2 else op.rules[0](g, out, x), (
+                    y if i else x).shape
+            if parent_g.shape != shape:
+                parent_g = sum_to_shape(parent_g, shape)
             if edges is not None:
                 edges.append((node, parent, parent_g))
             key = id(parent)
             if key in pending:
                 pending[key] = pending[key] + parent_g  # a new array, which the walk owns
-            elif parent.grad_fn is None and type(parent_g) is np.ndarray and (
-                    parent_g is g or parent_g.base is not None):
+                continue
+            heappush(waiting, (-parent.created, key, parent))
+            if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
                 pending[key] = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
             else:
                 pending[key] = parent_g
@@ -196,7 +197,11 @@ def backward(root: Node, grad=None, retain_graph: bool = False, create_graph: bo
     4.4
     """
     del retain_graph  # nothing is freed, so there is nothing to retain
+    nodes, grads = [], []  # every gradient first: a stale input found late in the walk must leave every .grad as it was
     for node, g in walk(root, seed(root, grad, create_graph), create_graph):
+        nodes.append(node)
+        grads.append(g)
+    for node, g in zip(nodes, grads, strict=True):  # (two lists: 100,000 pairs would be objects for the GC to scan)
         if node.grad_fn is not None:
             node._grad = g  # an intermediate shows the latest pass
         elif node._grad is None:  # the walk hands a weight a gradient that it owns: no copy needed

@@ -123,7 +123,7 @@ def apply(op, *inputs, **params):
         shapes = " and ".join(str(v.shape) for v in inputs)
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
     # No params, and parents unchanged, are shared objects: per node, two objects fewer to hold and for the GC to count
-    out._grad, out.name, out.version, out.params = None, None, 0, params or _NO_PARAMS
+    out._grad, out.name, out.version, out.params, out.created = None, None, 0, params or _NO_PARAMS, next(_clock)
     if (not _off or _mode.enabled) and (x.requires_grad or inputs[-1].requires_grad or
                                         n > 2 and True in [v.requires_grad for v in inputs]):
         out.requires_grad, out.parents, out.grad_fn = True, inputs, op
@@ -134,6 +134,7 @@ def apply(op, *inputs, **params):
     return out
 
 
+_clock = itertools.count()  # numbers the Values in the order they are made (next() is atomic: thread-safe)
 _NO_PARAMS, _UNCHANGED = {}, ((), (0,), (0, 0))  # shared: never written (rules get **params copies)
 
 
@@ -172,7 +173,7 @@ def _leaf(data):
     """A Value around `data` as it is (no copy, no checks): a constant leaf, such as a gradient."""
     out = Value.__new__(Value)
     out.data, out._grad, out.requires_grad, out.parents, out.grad_fn = data, None, False, (), None
-    out.params, out.saved, out.version, out.name = None, (), 0, None
+    out.params, out.saved, out.version, out.name, out.created = None, (), 0, None, next(_clock)
     return out
 
 
@@ -188,8 +189,8 @@ class Value:
     6.0
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "parents", "grad_fn", "params", "saved", "version", "name",
-                 "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "parents", "grad_fn", "params", "saved", "version", "created",
+                 "name", "__weakref__")
     __array_ufunc__ = None  # `array * value` must call Value.__rmul__, not turn the Value into an object array
     _apply = staticmethod(apply)  # how an op called inside a rule (ops.EXP(out)) records itself on Values
 
@@ -202,6 +203,7 @@ class Value:
         self.requires_grad = bool(requires_grad)
         self.parents, self.grad_fn, self.params, self.saved = (), None, None, ()
         self.version = 0  # bumped by every in-place change, so a stale graph is caught in backward
+        self.created = next(_clock)  # when it was made: the backward walk visits the newest node first
         self.name = name
 
     # ---- what a Value is ---------------------------------------------------------------------------------------
@@ -310,7 +312,8 @@ class Value:
                 for slot in Value.__slots__[:-1]:  # not __weakref__
                     x = getattr(node, slot)
                     setattr(new, slot, tuple(memo[id(p)] for p in x) if slot == "parents" else
-                            x if slot == "grad_fn" or x is _NO_PARAMS else copy.deepcopy(x, memo))
+                            x if slot == "grad_fn" or x is _NO_PARAMS else next(_clock) if slot == "created" else
+                            copy.deepcopy(x, memo))  # (numbered anew, parents first: never equal to the original's)
         return memo[id(self)]
 
     def __bool__(self):
