@@ -50,11 +50,10 @@ def topological_order(root: Node) -> list:
     """Every node reachable from `root`, each once, parents before children (root last).
 
     Iterative depth-first search: a node popped the first time goes back on the stack under a marker (None),
-    with its parents above it, last parent on top; when the marker comes off again, all of them are in `order`
-    and so can the node be. Parents are thus taken last first, which fixes the numbering of graph pictures
-    (viz). Nodes are keyed by `id()`: a Value is not hashed by its numbers, and two equal numbers are still two
-    nodes. The stack is one flat list: on a deep chain it holds every node at once, and (node, state) pairs
-    would be 100,000 more objects for the cyclic garbage collector to scan again and again.
+    with its parents above it; when the marker comes off again, all of them are in `order` and so can the node
+    be. Parents are taken last first, which fixes the numbering of graph pictures (viz). Nodes are keyed by
+    `id()`: two equal numbers are still two nodes. One flat stack: (node, state) pairs would be 100,000 more
+    objects for the garbage collector on a deep chain.
     """
     order, expanded, stack = [], set(), [root]
     while stack:
@@ -99,17 +98,14 @@ def _refuse_stale(node):
 def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None):
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
-    The order is the reverse of the order the nodes were created in (`created`: a node is always made after its
-    parents): the walk undoes the forward pass, last op first. The nodes waiting for their turn are kept in a
-    heap by `created`, their pending gradients in a dict keyed by `id(node)`: when a node comes off the heap,
-    every node made after it has been visited, so every share of its gradient has arrived. A chain never has
-    more than one node waiting, and no separate sort of the graph is needed.
-
-    The rules run on bare arrays (fast, nothing recorded), or with `create_graph` on the Values themselves, so
-    every gradient is recorded as a graph of its own that can be differentiated again: the same rules, once.
-    With a list `edges`, each contribution the walk adds is also appended to it as `(node, parent,
-    contribution)` (after the node is yielded), so a picture can replay the chain rule's terms (viz.frames).
-    A node whose inputs were changed in place since it was made raises RuntimeError before it is yielded.
+    Newest node first (`created` numbers the Values as they are made, each after its parents): the walk undoes
+    the forward pass, last op first. Nodes wait in a heap by that number, their pending gradients in a dict by
+    `id(node)`; when a node comes off the heap, every node made after it has been visited, so all its shares have
+    arrived. A chain has one node waiting at a time, and no separate sort of the graph is needed. The rules run
+    on bare arrays, or with `create_graph` on the Values, so the gradients are recorded as a graph of their own
+    (the same rules, once). With a list `edges`, each contribution is appended to it as `(node, parent,
+    contribution)` after the node is yielded, for the pictures (viz.frames). A node whose inputs were changed in
+    place since it was made raises RuntimeError before it is yielded.
     """
     pending, waiting = {id(root): grad}, [(-root.created, id(root), root)]
     while waiting:

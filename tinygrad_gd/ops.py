@@ -93,8 +93,7 @@ POW = Op("**", operator.pow, lambda g, out, x, y: g * y * x ** (y - 1), _pow_exp
 NEG = Op("neg", operator.neg, lambda g, out, x: -g)  # d(-x) = -dx
 # d(xⁿ) = n·xⁿ⁻¹ dx; for n = 0 the derivative is 0 everywhere (PyTorch's rule), not 0·x⁻¹ = NaN at x = 0.
 POW_SCALAR = Op("**{exponent}", lambda x, exponent: x ** exponent,
-                lambda g, out, x, exponent: g * exponent * (x if exponent == 2 else x ** (exponent - 1))  # x¹ is x
-                if exponent != 0 else g * 0.0 * x)
+                lambda g, out, x, exponent: g * exponent * x ** (exponent - 1) if exponent != 0 else g * 0.0 * x)
 EXP = Op("exp", np.exp, lambda g, out, x: g * out)  # d eˣ = eˣ dx
 LOG = Op("log", np.log, lambda g, out, x: g / x)  # d ln x = dx / x
 SQRT = Op("sqrt", np.sqrt, lambda g, out, x: g / (2 * out))  # d √x = dx / (2√x)

@@ -309,16 +309,14 @@ class Value:
     def __contains__(self, x):  # PyTorch's rule: `x in v` is whether any element equals x
         return bool(np.any(self.data == _raw(x)))
 
-    def __deepcopy__(self, memo):
-        """copy.deepcopy without recursion (a 100,000-deep graph): nodes copied parents first; ops are shared."""
+    def __deepcopy__(self, memo):  # no recursion (a 100,000-deep graph): parents first, numbered anew; ops shared
         for node in backprop.topological_order(self):
             if id(node) not in memo:
                 new = memo[id(node)] = Value.__new__(Value)
                 for slot in Value.__slots__[:-1]:  # not __weakref__
                     x = getattr(node, slot)
-                    setattr(new, slot, tuple(memo[id(p)] for p in x) if slot == "parents" else
-                            x if slot == "grad_fn" or x is _NO_PARAMS else next(_clock) if slot == "created" else
-                            copy.deepcopy(x, memo))  # (numbered anew, parents first: never equal to the original's)
+                    setattr(new, slot, tuple(memo[id(p)] for p in x) if slot == "parents" else x if slot == "grad_fn"
+                            or x is _NO_PARAMS else next(_clock) if slot == "created" else copy.deepcopy(x, memo))
         return memo[id(self)]
 
     def __bool__(self):
