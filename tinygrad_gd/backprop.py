@@ -125,16 +125,17 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
         yield node, g
         # on Values with create_graph, else on bare arrays; one and two inputs without building a list
         out, x, y = (node, parents[0], parents[-1]) if create_graph else (node.data, parents[0].data, parents[-1].data)
-        general = params or n > 2  # settings (an axis, an exponent) or many inputs: the rule gets them all
-        inputs = (parents if create_graph else [p.data for p in parents]) if general else None  # one list for all
+        many = n > 2 or op.variadic  # concatenate, stack: the rule gets the inputs as one list, made once
+        inputs = (parents if create_graph else [p.data for p in parents]) if many else None
         for i, parent in enumerate(parents):
             if not parent.requires_grad:
                 continue  # no rule runs for a constant
-            if general:
+            if many:
                 parent_g, shape = op.vjp(i, g, out, inputs, params), inputs[i].shape
-            else:  # the rule itself, called directly: the usual case
-                parent_g, shape = op.rules[i](g, out, x, y) if n == 2 else op.rules[0](g, out, x), (
-                    y if i else x).shape
+            else:  # the rule itself, called directly, with the op's settings (an axis, an exponent) if it has any
+                rule, shape = op.rules[i], (y if i else x).shape
+                parent_g = (rule(g, out, x, y, **params) if params else rule(g, out, x, y)) if n == 2 else \
+                    rule(g, out, x, **params) if params else rule(g, out, x)
             if parent_g.shape != shape:
                 parent_g = sum_to_shape(parent_g, shape)
             if edges is not None:
@@ -163,7 +164,8 @@ def seed(root: Node, grad, create_graph: bool = False):
                 f"backward() without a gradient works only for a Value with one element (a loss), but this one "
                 f"has shape {root.shape}. Reduce it first (loss.sum() or loss.mean()) or pass the gradient: "
                 f"backward(grad) with grad of shape {root.shape}.")
-        return root.data.dtype.type(1) if root.data.ndim == 0 else np.ones(root.data.shape, root.data.dtype)
+        data = root.data  # a NumPy scalar's type is its dtype's: float64(1.0) for a float64 loss
+        return np.ones(data.shape, data.dtype) if type(data) is np.ndarray else type(data)(1)
     if np.shape(getattr(grad, "data", grad)) != root.shape:
         raise ValueError(f"backward(grad): grad has shape {np.shape(getattr(grad, 'data', grad))} but the Value "
                          f"has shape {root.shape}")

@@ -24,7 +24,9 @@ class _GradMode(threading.local):
     """Whether operations are recorded, per thread as in PyTorch: one thread's no_grad() never stops another's graph."""
 
     enabled = True  # a class default: every new thread starts recording
-    stack = ()  # the flags that this thread's open no_grad() blocks will restore
+
+    def __init__(self):  # run once in each thread that uses it
+        self.stack = []  # the flags that this thread's open no_grad() blocks will restore
 
 
 _mode = _GradMode()
@@ -45,16 +47,19 @@ class no_grad(contextlib.ContextDecorator):
     """
 
     def __new__(cls, func=None):
-        self = super().__new__(cls)
-        return self(func) if callable(func) else self
+        self = object.__new__(cls)
+        return self if func is None or not callable(func) else self(func)  # `@no_grad`, without parentheses
 
     def __enter__(self):  # the flag to restore is kept per thread, so one object may be entered by many threads
+        mode = _mode  # (a thread-local: each read of it costs a lookup in this thread's dict)
         _off.append(None)
-        _mode.stack, _mode.enabled = (*_mode.stack, _mode.enabled), False
+        mode.stack.append(mode.enabled)
+        mode.enabled = False
         return self
 
     def __exit__(self, *exc):
-        _mode.enabled, _mode.stack = _mode.stack[-1], _mode.stack[:-1]
+        mode = _mode
+        mode.enabled = mode.stack.pop()
         _off.pop()
         return False
 
@@ -343,19 +348,9 @@ class Value:
         except Exception:  # a notebook should fall back to the text repr, not print a traceback per cell
             return None
 
-    def backward(self, grad=None, retain_graph=False, create_graph=False):
-        """Backpropagate from this Value: fill `.grad` of everything it was computed from (see backprop.backward).
-
-        With `create_graph=True` the gradients are recorded as a graph of their own, so `w.grad` can be
-        differentiated again: the second derivative is `w.grad.backward()` away.
-
-        >>> w = Value([5.0], requires_grad=True)
-        >>> loss = (w - 2) ** 2
-        >>> loss.backward()
-        >>> print(f"Gradient: {w.grad.item()}")
-        Gradient: 6.0
-        """
-        backprop.backward(self, grad, retain_graph, create_graph)
+    # `loss.backward()` is `backprop.backward(loss)`, the function itself (one call fewer on every step): it fills
+    # `.grad` of everything the loss was computed from; with create_graph=True, `w.grad` is a graph of its own
+    backward = backprop.backward
 
     # ---- arithmetic, with NumPy broadcasting ---------------------------------------------------------------------
     # (a Value operand is passed on as it is, without the call into _constant: these run once per node)
