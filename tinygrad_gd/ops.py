@@ -169,7 +169,7 @@ LOG_SOFTMAX = Op("log_softmax", _log_softmax,
 
 # ---- losses with a derivative of their own ------------------------------------------------------------------------
 def _at(target, x):  # the index of x[n, target[n]] for every row n (or of x[target] for a single row of logits)
-    return (np.arange(len(target)), target) if np.ndim(x) == 2 else target
+    return (np.arange(len(target)), target) if x.ndim == 2 else target
 
 
 def _cross_entropy(x, target):
