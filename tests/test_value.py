@@ -181,6 +181,29 @@ def test_a_number_used_beside_values_is_one_shared_frozen_constant():
     assert len(value._SHARED) <= 4096
 
 
+def test_parents_are_the_inputs_in_order_and_a_chain_leaves_one_tracked_object_per_op():
+    """Issue 11: a node keeps its parents in two slots (not a tuple), so the collector scans one object per op."""
+    import copy
+    import gc
+
+    from tinygrad_gd import stack
+
+    x, y = Value(2.0, requires_grad=True), Value(3.0, requires_grad=True)
+    assert x.parents == () and (-x).parents == (x,) and (x * y).parents == (x, y) and (x * x).parents == (x, x)
+    assert stack([x, y, x]).parents == (x, y, x) and (x * 2.0).parents[0] is x
+    copied = copy.deepcopy(stack([x, y * x, x]))
+    a, b, c = copied.parents  # the copy's own x, used twice, and its own y * x
+    assert a is c and a is not x and b.parents[1] is a and b.parents[0] is not y and len(copied.parents) == 3
+    gc.collect()
+    before = len(gc.get_objects())
+    chain = x
+    for _ in range(1000):
+        chain = (chain * 1.0001 - 0.0001).relu()
+    assert len(gc.get_objects()) - before <= 3000 + 50  # 3,000 ops: the Values, nothing else per op
+    chain.backward()
+    assert abs(x.grad.item() - 1.0001 ** 1000) < 1e-9
+
+
 # ---- no_grad -----------------------------------------------------------------------------------------------------
 def test_no_grad_context_and_decorator():
     w = Value(1.0, requires_grad=True)

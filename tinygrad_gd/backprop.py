@@ -35,7 +35,9 @@ class Node(Protocol):
     grad: Any
     _grad: Any  # what backward stores behind .grad: bare arrays, which a Value wraps only when .grad is read
     requires_grad: bool
-    parents: tuple
+    parents: tuple  # the op's inputs; stored as _x, _y: the first and second, or all of them in _x and _y a marker
+    _x: Any
+    _y: Any
     grad_fn: Any  # the ops.Op that made this node (its forward and rules), None for a leaf
     params: dict
     saved: tuple  # the parents' versions when this node was made
@@ -114,7 +116,9 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
         if op is None:
             yield node, g
             continue  # a leaf: nothing above it
-        parents, saved, params, n = node.parents, node.saved, node.params, len(node.parents)
+        parents, saved, params = node._x, node.saved, node.params  # (Value keeps its parents in two slots)
+        parents = (parents,) if node._y is None else parents if type(parents) is tuple else (parents, node._y)
+        n = len(parents)
         if node.version or parents[0].version != saved[0] or parents[-1].version != saved[-1] or n > 2 and tuple(
                 [p.version for p in parents]) != saved:  # the parents' versions now and when the node was made
             _refuse_stale(node)
@@ -150,16 +154,14 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
 def seed(root: Node, grad, create_graph: bool = False):
     """d(root)/d(root): ones for a one-number root, else the `grad` given (kept as a Value with create_graph)."""
     if not root.requires_grad:
-        raise RuntimeError(
-            "backward() needs a Value that requires grad, but this one does not: none of the Values it was "
-            "computed from has requires_grad=True (or it was computed under no_grad()). "
-            "Create your weights with Value(..., requires_grad=True).")
+        raise RuntimeError("backward() needs a Value that requires grad, but this one does not: none of the Values it "
+                           "was computed from has requires_grad=True (or it was computed under no_grad()). "
+                           "Create your weights with Value(..., requires_grad=True).")
     if grad is None:
         if root.data.size != 1:
-            raise RuntimeError(
-                f"backward() without a gradient works only for a Value with one element (a loss), but this one "
-                f"has shape {root.shape}. Reduce it first (loss.sum() or loss.mean()) or pass the gradient: "
-                f"backward(grad) with grad of shape {root.shape}.")
+            raise RuntimeError(f"backward() without a gradient works only for a Value with one element (a loss), but "
+                               f"this one has shape {root.shape}. Reduce it first (loss.sum() or loss.mean()) or pass "
+                               f"the gradient: backward(grad) with grad of shape {root.shape}.")
         data = root.data  # a NumPy scalar's type is its dtype's: float64(1.0) for a float64 loss
         return np.ones(data.shape, data.dtype) if type(data) is np.ndarray else type(data)(1)
     if np.shape(getattr(grad, "data", grad)) != root.shape:

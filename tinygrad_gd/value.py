@@ -2,8 +2,7 @@
 
 Every arithmetic on Values goes through `apply(op, *inputs)`: it runs the op's forward on the NumPy data and,
 when gradients are wanted, records the op and its inputs (`parents`) in the result. That record is the
-computation graph; backprop.py walks it. A Value never computes a derivative itself: `Value.backward()` hands
-the graph to `backprop.backward`.
+computation graph; backprop.py walks it. A Value never computes a derivative: `Value.backward` is backprop's.
 
 Data is a NumPy array; a 0-d result is held as a NumPy scalar (np.float64 or np.float32), which NumPy treats as a
 0-d array but computes with about ten times faster, so graphs of single numbers stay cheap.
@@ -131,14 +130,16 @@ def apply(op, *inputs, **params):
     out._grad, out.name, out.version, out.params, out.created = None, None, 0, params or _NO_PARAMS, next(_clock)
     if (not _off or _mode.enabled) and (x.requires_grad or inputs[-1].requires_grad or
                                         n > 2 and True in [v.requires_grad for v in inputs]):
-        out.requires_grad, out.parents, out.grad_fn = True, inputs, op
+        out.requires_grad, out.grad_fn = True, op  # the parents in two slots: a tuple would be one more object per op
+        out._x, out._y = (x, None) if n == 1 else (x, inputs[1]) if n == 2 else (inputs, _MANY)
         out.saved = _UNCHANGED[n] if n < 3 and not x.version and not inputs[-1].version else \
             tuple([v.version for v in inputs])
     else:  # nothing to differentiate: no parents kept, so the inputs can be freed
-        out.requires_grad, out.parents, out.grad_fn, out.saved = False, (), None, ()
+        out.requires_grad, out._x, out._y, out.grad_fn, out.saved = False, None, None, None, ()
     return out
 
 
+_MANY = ("many inputs",)  # _y of a node of 3+ inputs, whose _x holds them all (deepcopy keeps this tuple itself)
 _clock = itertools.count()  # numbers the Values in the order they are made (next() is atomic: thread-safe)
 _NO_PARAMS, _UNCHANGED = {}, ((), (0,), (0, 0))  # shared: never written (rules get **params copies)
 
@@ -162,9 +163,8 @@ def _constant(x, like):
     return _leaf(_as_data(x, default=like.dtype if like.dtype.kind == "f" else None))
 
 
-# Constants made from Python numbers are shared by every graph that uses the same number: fewer objects to make,
-# hold and scan for the garbage collector (a 100,000-op chain held 2/3 of a constant per op). Such a constant is
-# frozen (its params are _FROZEN), so no change through one graph can leak into another.
+# A constant made from a Python number is shared by every graph using that number (a 100,000-op chain held 2/3 of
+# a constant per op, for the garbage collector to scan), and frozen (params _FROZEN): no graph can change another.
 _SHARED, _FROZEN = {}, ("a shared constant",)  # (a tuple of a string: deepcopy keeps it, a copy stays frozen)
 
 
@@ -177,7 +177,7 @@ def _refuse_frozen(value, what):
 def _leaf(data):
     """A Value around `data` as it is (no copy, no checks): a constant leaf, such as a gradient."""
     out = Value.__new__(Value)
-    out.data, out._grad, out.requires_grad, out.parents, out.grad_fn = data, None, False, (), None
+    out.data, out._grad, out.requires_grad, out._x, out._y, out.grad_fn = data, None, False, None, None, None
     out.params, out.saved, out.version, out.name, out.created = None, (), 0, None, next(_clock)
     return out
 
@@ -194,7 +194,7 @@ class Value:
     6.0
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "parents", "grad_fn", "params", "saved", "version", "created",
+    __slots__ = ("data", "_grad", "requires_grad", "_x", "_y", "grad_fn", "params", "saved", "version", "created",
                  "name", "__weakref__")
     __array_ufunc__ = None  # `array * value` must call Value.__rmul__, not turn the Value into an object array
     _apply = staticmethod(apply)  # how an op called inside a rule (ops.EXP(out)) records itself on Values
@@ -206,7 +206,7 @@ class Value:
         _check_grad(self.data, requires_grad)
         self._grad = None
         self.requires_grad = bool(requires_grad)
-        self.parents, self.grad_fn, self.params, self.saved = (), None, None, ()
+        self._x, self._y, self.grad_fn, self.params, self.saved = None, None, None, None, ()
         self.version = 0  # bumped by every in-place change, so a stale graph is caught in backward
         self.created = next(_clock)  # when it was made: the backward walk visits the newest node first
         self.name = name
@@ -219,6 +219,8 @@ class Value:
     op = property(lambda self: self.grad_fn.label(self.params) if self.grad_fn else "",
                   doc="The operation that made this Value ('+', '**2', 'matmul', ...), '' for a leaf.")
     is_leaf = property(lambda self: self.grad_fn is None, doc="True for Values you created, not computed.")
+    parents = property(lambda self: () if self._x is None else (self._x,) if self._y is None else self._x if self._y
+                       is _MANY else (self._x, self._y), doc="The Values this one was computed from, () for a leaf.")
 
     @property
     def grad(self):
@@ -315,8 +317,9 @@ class Value:
                 new = memo[id(node)] = Value.__new__(Value)
                 for slot in Value.__slots__[:-1]:  # not __weakref__
                     x = getattr(node, slot)
-                    setattr(new, slot, tuple(memo[id(p)] for p in x) if slot == "parents" else x if slot == "grad_fn"
-                            or x is _NO_PARAMS else next(_clock) if slot == "created" else copy.deepcopy(x, memo))
+                    setattr(new, slot, x if slot == "grad_fn" or x is _NO_PARAMS or x is _MANY else next(_clock) if
+                            slot == "created" else tuple(memo[id(p)] for p in x) if slot == "_x" and type(x) is tuple
+                            else memo.get(id(x), x) if slot in ("_x", "_y") else copy.deepcopy(x, memo))
         return memo[id(self)]
 
     def __bool__(self):
