@@ -657,6 +657,20 @@ def test_a_scheduler_load_of_the_wrong_types_is_refused():
     assert scheduler.state_dict() == state
 
 
+def _step_until_the_alarm(opt, steps, rng):
+    """Step until a SIGALRM (a KeyboardInterrupt, from the caller's handler) lands at a random moment."""
+    import signal
+
+    try:
+        signal.setitimer(signal.ITIMER_REAL, float(rng.uniform(1e-5, 2e-3)))
+        for _ in range(steps):
+            opt.step()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def test_a_real_ctrl_c_never_splits_a_step():
     """Issue 12's reproduction: a SIGINT during step() left weights at steps [20, 20, 19, 19, 19, 19] (9 of 400
     runs). Here a timer interrupts a loop of steps at arbitrary moments, 400 times; every weight must always have
@@ -677,14 +691,7 @@ def test_a_real_ctrl_c_never_splits_a_step():
             opt = SGD(weights, lr=1.0)
             for w in weights:
                 w.grad = np.ones(3)  # each step subtracts exactly 1
-            try:
-                signal.setitimer(signal.ITIMER_REAL, float(rng.uniform(1e-5, 2e-3)))
-                for _ in range(10_000):
-                    opt.step()
-            except KeyboardInterrupt:
-                pass
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            _step_until_the_alarm(opt, 10_000, rng)
             steps = [float(-w.data[0]) for w in weights]
             if len(set(steps)) != 1 or any(len(set(-w.data)) != 1 for w in weights):
                 split.append(steps)
@@ -829,14 +836,7 @@ def test_plain_sgd_on_one_scalar_weight_interrupted_anywhere_is_before_or_after(
             w = Value(0.0, requires_grad=True)
             opt = SGD([w], lr=1.0)
             w.grad = 1.0
-            try:
-                signal.setitimer(signal.ITIMER_REAL, float(rng.uniform(1e-5, 2e-3)))
-                for _ in range(100_000):
-                    opt.step()
-            except KeyboardInterrupt:
-                pass
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            _step_until_the_alarm(opt, 100_000, rng)
             assert w.version == -w.item()
     finally:
         signal.signal(signal.SIGALRM, previous)
