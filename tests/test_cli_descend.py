@@ -279,6 +279,27 @@ def test_plot_and_html_are_written_both_or_neither(capsys, tmp_path, monkeypatch
     assert code == 2 and "the page could not be made" in err and os.listdir(tmp_path) == []
 
 
+def test_the_html_page_explains_each_verdict_as_the_terminal_does(capsys, tmp_path):
+    """The page showed only each run's verdict word; a learner comparing rates on it reads the same paragraph the
+    command prints (1 - lr·f'' and all), under each run's plot."""
+    import html
+    import re
+
+    page = tmp_path / "d.html"
+    code, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--lr", "0.1,1.1", "--steps", "20", "--html", str(page))
+    text = page.read_text()
+    paragraphs = re.findall(r'<div class="legend explain">(.*?)</div>', text)
+    assert code == 0 and len(paragraphs) == 2
+    printed = " ".join(out.split())  # the terminal's wrapped lines, joined
+    for paragraph, word in zip(paragraphs, ("converged", "diverged"), strict=True):
+        assert html.unescape(paragraph).startswith(word + ":") and html.unescape(paragraph) in printed
+    assert "1 - lr·f'' = 1 - 0.1·2 = 0.8" in html.unescape(paragraphs[0])
+    # the green minimum label stands clear above its cross (it sat on the curve)
+    marks = re.findall(r'L[0-9.]+,([0-9.]+)M[^"]*" stroke="#2ca02c"[^>]*/><text x="[0-9.]+" y="([0-9.]+)" '
+                       r'text-anchor="\w+" fill="#2ca02c">minimum', text)
+    assert len(marks) == 2 and all(float(cross) - float(label) >= 20 for cross, label in marks)
+
+
 # ---- curvature (issue 10): the engine's own second derivative --------------------------------------------------
 def test_show_curvature_prints_f2_and_the_critical_rate(capsys):
     _, out, _ = run(capsys, "(w - 2) ** 2", "w=5", "--steps", "2", "--show-curvature")

@@ -124,9 +124,10 @@ def run_descend(args, out=None):
 
             hikers = [lambda weights, lr=lr: make_optimizer(args.optimizer, weights, lr, args.momentum)
                       for lr in args.lr]
-            verdicts = [summary.verdict().kind for _, _, summary in runs]
+            verdicts = [summary.verdict() for _, _, summary in runs]
             page = viz.descent_html(expression, runs[0][1][0].values, hikers, args.steps, args.html,
-                                    verdicts=verdicts)
+                                    verdicts=[v.kind for v in verdicts],
+                                    explanations=[v.message for v in verdicts])
     if plot:
         print(f"plot saved to {plot}", file=out)
     if page:

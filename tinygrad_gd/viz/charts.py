@@ -99,8 +99,9 @@ def _plot(names, path, fn, size=400, margin=56):
     if lowest is not None:
         x, y = clip(sx(lowest[0])), clip(sy(lowest[1]))
         shapes.append(f'<path d="M{x - 6:.1f},{y:.1f}L{x + 6:.1f},{y:.1f}M{x:.1f},{y - 6:.1f}L{x:.1f},{y + 6:.1f}" '
-                      f'stroke="#2ca02c" stroke-width="2.5"/><text x="{x:.1f}" y="{y - 10:.1f}" '
-                      f'text-anchor="middle" fill="#2ca02c">{html.escape(lowest[2])}</text>')
+                      f'stroke="#2ca02c" stroke-width="2.5"/><text x="{x:.1f}" y="{y - 24:.1f}" '  # above the curve
+                      f'text-anchor="{"start" if x < size / 3 else "end" if x > 2 * size / 3 else "middle"}" '
+                      f'fill="#2ca02c">{html.escape(lowest[2])}</text>')
     shapes += [f'<line class="segment" data-step="{k + 1}" x1="{a[0]:.1f}" y1="{a[1]:.1f}" x2="{b[0]:.1f}" '
                f'y2="{b[1]:.1f}" stroke="#555" stroke-dasharray="3 2"/>'
                for k, (a, b) in enumerate(zip(points, points[1:], strict=False))]

@@ -26,7 +26,8 @@ _STYLE = """body{font-family:sans-serif;margin:1em;font-size:15px}
 .controls button{font-size:15px} .controls input{width:22em;vertical-align:middle}
 .row{display:flex;gap:1.5em;align-items:flex-start}
 .graph{overflow:auto;max-width:100%;max-height:80vh;flex:1;min-width:0}
-.legend{color:#444;font-size:14px} .header{font-size:15px;margin:.3em 0} .header code{font-size:15px}
+.legend{color:#444;font-size:14px} .explain{max-width:25em;margin-top:.4em}
+.header{font-size:15px;margin:.3em 0} .header code{font-size:15px}
 .edge text{visibility:hidden} .edge.known text{visibility:visible}
 .edge .tail{visibility:hidden} .edge.flow .tail{visibility:visible} .edge.flow .head{visibility:hidden}
 .edge.flow path{stroke:#d62728;stroke-width:2.5} .edge.flow polygon{fill:#d62728;stroke:#d62728}
@@ -260,7 +261,8 @@ def _node_fields(loss, max_nodes):
     return order, out, hover
 
 
-def descent_html(expr_or_fn, start, optimizer, steps, path, max_nodes=MAX_NODES, title=None, verdicts=None):
+def descent_html(expr_or_fn, start, optimizer, steps, path, max_nodes=MAX_NODES, title=None, verdicts=None,
+                 explanations=None):
     """The map and the hiker on the same numbers: per descent step, the graph filled by backprop at the current
     weights beside the weights' path on the loss curve (one variable) or contour plot (two).
 
@@ -268,8 +270,9 @@ def descent_html(expr_or_fn, start, optimizer, steps, path, max_nodes=MAX_NODES,
     each variable to its first value (a bare number for one variable named by the expression). `optimizer` makes
     the hiker from the list of weights, e.g. `lambda weights: SGD(weights, lr=0.1)`: viz never imports optim.
     A list of such makers compares them on one page (e.g. learning rates), switched by buttons, each with its
-    entry of `verdicts` if given. `backward()` fills `.grad` of these private weights; the hiker reads it and
-    steps. The page names the formula, the start and the optimizer with its hyperparameters; each caption shows
+    entry of `verdicts` (a word, on its button) and of `explanations` (the paragraph the CLI prints, under its
+    plot) if given. `backward()` fills `.grad` of these private weights; the hiker reads it and steps. The page
+    names the formula, the start and the optimizer with its hyperparameters; each caption shows
     the step as arithmetic (`w ← 5 − 0.1 × 6 = 4.4`); the path is drawn up to the current step, and a click on
     a point jumps to its step.
     """
@@ -302,8 +305,9 @@ def descent_html(expr_or_fn, start, optimizer, steps, path, max_nodes=MAX_NODES,
             diffs.append({"c": caption, "h": "", "g": changed, "t": titles})
         runs_data.append({"frames": diffs})
         verdict = f": {verdicts[r]}" if verdicts else ""
+        explain = f'<div class="legend explain">{html.escape(explanations[r])}</div>' if explanations else ""
         charts.append(f'<div class="chart{" on" * (r == 0)}">{_plot(list(start), trail, expr_or_fn)}'
-                      f'<div class="legend">{html.escape(hyper + verdict)}</div></div>')
+                      f'<div class="legend">{html.escape(hyper + verdict)}</div>{explain}</div>')
         buttons.append(f"<button>{html.escape(hyper)}{html.escape(verdict)}</button>")
     formula = getattr(expr_or_fn, "source", getattr(expr_or_fn, "__name__", "the loss"))
     hikers = runs[0][0] if len(runs) == 1 else " | ".join(run[0] for run in runs)
