@@ -219,8 +219,8 @@ class Value:
     op = property(lambda self: self.grad_fn.label(self.params) if self.grad_fn else "",
                   doc="The operation that made this Value ('+', '**2', 'matmul', ...), '' for a leaf.")
     is_leaf = property(lambda self: self.grad_fn is None, doc="True for Values you created, not computed.")
-    parents = property(lambda self: () if self._x is None else (self._x,) if self._y is None else self._x if self._y
-                       is _MANY else (self._x, self._y), doc="The Values this one was computed from, () for a leaf.")
+    parents = property(lambda self: () if self._x is None else (self._x,) if self._y is None else self._x if type(
+        self._x) is tuple else (self._x, self._y), doc="The Values this one was computed from, () for a leaf.")
 
     @property
     def grad(self):
