@@ -46,10 +46,12 @@ def test_topological_order_lists_each_node_once_parents_first(graph):
     assert order[-1] is root
     for node in order:
         assert all(position[id(parent)] < position[id(node)] for parent in node.parents)
-    # the walk visits what requires grad (constants left out), each node before its parents, newest first
+    # the walk visits what requires grad (constants left out), each node before its parents: op nodes newest
+    # first, then the leaves
     walked = [node for node, _ in walk(root, np.float64(1.0))]
     assert {id(n) for n in walked} == {id(n) for n in order if n.requires_grad}
-    assert [n.created for n in walked] == sorted((n.created for n in walked), reverse=True)
+    ops = [n for n in walked if n.grad_fn is not None]
+    assert walked[:len(ops)] == ops and [n.created for n in ops] == sorted((n.created for n in ops), reverse=True)
     walk_position = {id(node): i for i, node in enumerate(walked)}
     assert all(walk_position[id(p)] > walk_position[id(n)] for n in walked for p in n.parents if p.requires_grad)
 
@@ -61,6 +63,18 @@ def test_random_graphs_pass_gradcheck_and_the_walk_visits_grad_nodes_once(graph)
     assert len({id(n) for n in visited}) == len(visited)
     assert all(n.requires_grad for n in visited)
     assert gradcheck(lambda *xs: build(recipe, xs), leaves, rtol=1e-4, atol=1e-4)
+
+
+def test_a_weight_numbered_in_another_process_is_still_visited_once_with_its_whole_gradient():
+    """A weight unpickled from another process keeps that process's creation number, maybe larger than every node
+    made here; the walk takes leaves after all op nodes, so the number never decides when a weight is complete."""
+    import pickle
+
+    w = pickle.loads(pickle.dumps(Value(2.0, requires_grad=True)))
+    w.created = 10**12  # as if made late in a long-running process
+    loss = w * w + 3 * w
+    visited = [(node, g) for node, g in walk(loss, np.float64(1.0))]
+    assert [node for node, _ in visited].count(w) == 1 and visited[-1][0] is w and visited[-1][1] == 7.0
 
 
 def test_equal_values_are_still_distinct_nodes():

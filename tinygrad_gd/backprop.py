@@ -103,15 +103,16 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     Newest node first (`created` numbers the Values as they are made, each after its parents): the walk undoes
     the forward pass, last op first. Nodes wait in a heap by that number, their pending gradients in a dict by
     `id(node)`; when a node comes off the heap, every node made after it has been visited, so all its shares have
-    arrived. A chain has one node waiting at a time, and no separate sort of the graph is needed. The rules run
+    arrived. Leaves (weights) come after every op node: their numbers never decide anything (a weight loaded
+    from a pickle keeps another process's). A chain has one node waiting at a time, and no sort. The rules run
     on bare arrays, or with `create_graph` on the Values, so the gradients are recorded as a graph of their own
     (the same rules, once). With a list `edges`, each contribution is appended to it as `(node, parent,
     contribution)` after the node is yielded, for the pictures (viz.frames). A node whose inputs were changed in
     place since it was made raises RuntimeError before it is yielded.
     """
-    pending, waiting = {id(root): grad}, [(-root.created, id(root), root)]
+    pending, waiting = {id(root): grad}, [(root.grad_fn is None, -root.created, id(root), root)]
     while waiting:
-        _, key, node = heappop(waiting)
+        _, _, key, node = heappop(waiting)
         g, op = pending.pop(key), node.grad_fn
         if op is None:
             yield node, g
@@ -144,7 +145,7 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
             if key in pending:
                 pending[key] = pending[key] + parent_g  # a new array, which the walk owns
                 continue
-            heappush(waiting, (-parent.created, key, parent))
+            heappush(waiting, (parent.grad_fn is None, -parent.created, key, parent))  # leaves last (see above)
             if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
                 pending[key] = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
             else:
