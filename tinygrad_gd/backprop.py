@@ -35,9 +35,7 @@ class Node(Protocol):
     grad: Any
     _grad: Any  # what backward stores behind .grad: bare arrays, which a Value wraps only when .grad is read
     requires_grad: bool
-    parents: tuple  # the op's inputs; stored as _x, _y: the first and second, or all of them in _x and _y a marker
-    _x: Any
-    _y: Any
+    parents: tuple  # the op's inputs, in order (Value stores them in two slots and builds this tuple on reading)
     grad_fn: Any  # the ops.Op that made this node (its forward and rules), None for a leaf
     params: dict
     saved: tuple  # the parents' versions when this node was made
@@ -117,8 +115,7 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
         if op is None:
             yield node, g
             continue  # a leaf: nothing above it
-        parents, saved, params = node._x, node.saved, node.params  # (Value keeps its parents in two slots)
-        parents = (parents,) if node._y is None else parents if type(parents) is tuple else (parents, node._y)
+        parents, saved, params = node.parents, node.saved, node.params
         n = len(parents)
         if node.version or parents[0].version != saved[0] or parents[-1].version != saved[-1] or n > 2 and tuple(
                 [p.version for p in parents]) != saved:  # the parents' versions now and when the node was made
