@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinygrad_gd import Value
-from tinygrad_gd.backprop import backward, gradcheck, sum_to_shape, topological_order, walk
+from tinygrad_gd.autograd import gradcheck
+from tinygrad_gd.backprop import backward, sum_to_shape, topological_order, walk
 
 # ---- order -------------------------------------------------------------------------------------------------------
 COMBINE = {"+": lambda a, b: a + b, "*": lambda a, b: a * b, "tanh": lambda a, b: a.tanh(), "-": lambda a, b: a - b}
@@ -279,3 +280,15 @@ def test_create_graph_accumulates_into_a_graph_and_grad_outputs_weigh_outputs():
     assert np.array_equal(second.data, [12.0, 24.0])  # d/dx Σ 6x² = 12x
     (g,) = grad(x ** 2, x, grad_outputs=Value([1.0, 10.0]))
     assert np.array_equal(g.data, [2.0, 40.0])
+
+
+def test_the_walk_hands_a_chain_on_directly_and_keeps_every_share():
+    """A chain skips the heap (issue 11): the same order and sums as the heap gives, x * x and fans included."""
+    x, y = Value(3.0, requires_grad=True, name="x"), Value(2.0, requires_grad=True, name="y")
+    square = x * x  # both shares go to the one parent that is next: 2x
+    loss = (square * y).tanh() * 1e-3  # a chain above a node with two new parents (square, y)
+    order = [(node.name or node.op, float(g)) for node, g in walk(loss, np.float64(1.0))]
+    t = np.tanh(18.0)
+    assert [name for name, _ in order] == ["*", "tanh", "*", "*", "y", "x"]
+    assert order[-2][1] == pytest.approx(1e-3 * (1 - t * t) * 9.0)  # d/dy = x²·tanh'
+    assert order[-1][1] == pytest.approx(1e-3 * (1 - t * t) * 2.0 * 2 * 3.0)  # d/dx = y·2x·tanh'

@@ -12,7 +12,7 @@ import pytest
 
 import tinygrad_gd as tg
 from tinygrad_gd import Value
-from tinygrad_gd.backprop import gradcheck
+from tinygrad_gd.autograd import gradcheck
 
 
 def _any(rng, shape):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tinygrad_gd import Value
-from tinygrad_gd.backprop import gradcheck
+from tinygrad_gd.autograd import gradcheck
 from tinygrad_gd.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

@@ -7,7 +7,7 @@ import pytest
 from interrupt import interrupt_at
 
 from tinygrad_gd import Value, nn
-from tinygrad_gd.backprop import gradcheck
+from tinygrad_gd.autograd import gradcheck
 
 
 def conv2d_loops(x, w, b, stride, padding):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinygrad_gd import Value, nn
-from tinygrad_gd.backprop import gradcheck
+from tinygrad_gd.autograd import gradcheck
 from tinygrad_gd.nn import functional as F
 
 X = np.array([[-30.0, -3.0, -2.5, -1.0, -1e-3, 0.0], [1e-3, 0.7, 1.0, 3.0, 6.0, 40.0]])  # ±3: hardswish's kinks

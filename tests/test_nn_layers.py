@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinygrad_gd import Value, nn
-from tinygrad_gd.backprop import gradcheck
+from tinygrad_gd.autograd import gradcheck
 from tinygrad_gd.nn import functional as F
 
 

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinygrad_gd import Value, concatenate, ops, stack, where
-from tinygrad_gd.autograd import gradgradcheck
-from tinygrad_gd.backprop import gradcheck
+from tinygrad_gd.autograd import gradcheck, gradgradcheck
 from tinygrad_gd.functional import clone, expand, maximum, minimum, softplus
 from tinygrad_gd.value import apply
 

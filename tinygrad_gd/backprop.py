@@ -99,54 +99,68 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
     Newest node first (`created` numbers the Values as they are made, each after its parents): the walk undoes
-    the forward pass, last op first. Nodes wait in a heap by that number, their pending gradients in a dict by
-    `id(node)`; when a node comes off the heap, every node made after it has been visited, so all its shares have
-    arrived. Leaves (weights) come after every op node: their numbers never decide anything (a weight loaded
-    from a pickle keeps another process's). A chain has one node waiting at a time, and no sort. The rules run
-    on bare arrays, or with `create_graph` on the Values, so the gradients are recorded as a graph of their own
-    (the same rules, once). With a list `edges`, each contribution is appended to it as `(node, parent,
-    contribution)` after the node is yielded, for the pictures (viz.frames). A node whose inputs were changed in
-    place since it was made raises RuntimeError before it is yielded.
+    the forward pass, last op first. Nodes wait in a heap by that number (leaves after every op node: a weight
+    loaded from a pickle keeps another process's number), their gradients in a dict; when a node comes off the
+    heap, all its shares have arrived. A node whose one new parent is all that is left (a chain) hands it on
+    directly. The rules run on bare arrays, or with `create_graph` on the Values (a graph of the gradients).
+    With a list `edges`, each contribution is appended as `(node, parent, contribution)` after the node is
+    yielded, for the pictures (viz.frames). A node whose inputs changed in place raises RuntimeError first.
     """
-    pending, waiting = {id(root): grad}, [(root.grad_fn is None, -root.created, id(root), root)]
-    while waiting:
-        _, _, key, node = heappop(waiting)
-        g, op = pending.pop(key), node.grad_fn
+    pending, waiting, node, g = {}, [], root, grad  # (the root needs no heap: nothing else waits yet)
+    while True:
+        op = node.grad_fn
         if op is None:
+            yield node, g  # a leaf: nothing above it
+        else:
+            parents, saved, params = node.parents, node.saved, node.params
+            n = len(parents)
+            if node.version or parents[0].version != saved[0] or parents[-1].version != saved[-1] or n > 2 and \
+                    tuple([p.version for p in parents]) != saved:  # the parents' versions now and when it was made
+                _refuse_stale(node)
             yield node, g
-            continue  # a leaf: nothing above it
-        parents, saved, params = node.parents, node.saved, node.params
-        n = len(parents)
-        if node.version or parents[0].version != saved[0] or parents[-1].version != saved[-1] or n > 2 and tuple(
-                [p.version for p in parents]) != saved:  # the parents' versions now and when the node was made
-            _refuse_stale(node)
-        yield node, g
-        # on Values with create_graph, else on bare arrays; one and two inputs without building a list
-        out, x, y = (node, parents[0], parents[-1]) if create_graph else (node.data, parents[0].data, parents[-1].data)
-        many = n > 2 or op.variadic  # concatenate, stack: the rule gets the inputs as one list, made once
-        inputs = (parents if create_graph else [p.data for p in parents]) if many else None
-        for i, parent in enumerate(parents):
-            if not parent.requires_grad:
-                continue  # no rule runs for a constant
-            if many:
-                parent_g, shape = op.vjp(i, g, out, inputs, params), inputs[i].shape
-            else:  # the rule itself, called directly, with the op's settings (an axis, an exponent) if it has any
-                rule, shape = op.rules[i], (y if i else x).shape
-                parent_g = (rule(g, out, x, y, **params) if params else rule(g, out, x, y)) if n == 2 else \
-                    rule(g, out, x, **params) if params else rule(g, out, x)
-            if parent_g.shape != shape:
-                parent_g = sum_to_shape(parent_g, shape)
-            if edges is not None:
-                edges.append((node, parent, parent_g))
-            key = id(parent)
-            if key in pending:
-                pending[key] = pending[key] + parent_g  # a new array, which the walk owns
+            # on Values with create_graph, else on bare arrays; one and two inputs without building a list
+            x, y = parents[0], parents[-1]
+            out, x, y = (node, x, y) if create_graph else (node.data, x.data, y.data)
+            many = n > 2 or op.variadic  # concatenate, stack: the rule gets the inputs as one list, made once
+            inputs = (parents if create_graph else [p.data for p in parents]) if many else None
+            chain = chain_g = None  # the parent that goes next, when it is the only one left to visit
+            for i, parent in enumerate(parents):
+                if not parent.requires_grad:
+                    continue  # no rule runs for a constant
+                if many:
+                    parent_g, shape = op.vjp(i, g, out, inputs, params), inputs[i].shape
+                else:  # the rule itself, called directly, with the op's settings (an axis, an exponent) if it has any
+                    rule, shape = op.rules[i], (y if i else x).shape
+                    parent_g = (rule(g, out, x, y, **params) if params else rule(g, out, x, y)) if n == 2 else \
+                        rule(g, out, x, **params) if params else rule(g, out, x)
+                if parent_g.shape != shape:
+                    parent_g = sum_to_shape(parent_g, shape)
+                if edges is not None:
+                    edges.append((node, parent, parent_g))
+                key = id(parent)
+                if parent is chain:  # x * x: a second share of the parent that goes next
+                    chain_g = chain_g + parent_g
+                elif key in pending:
+                    pending[key] = pending[key] + parent_g  # a new array, which the walk owns
+                else:
+                    if parent.grad_fn is None and type(parent_g) is np.ndarray and (
+                            parent_g is g or parent_g.base is not None):
+                        parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
+                    if chain is None and not waiting:  # nothing else waits: it goes next (a chain needs no heap)
+                        chain, chain_g = parent, parent_g
+                        continue
+                    if chain is not None:  # a second new parent: both wait in the heap, which orders them
+                        heappush(waiting, (chain.grad_fn is None, -chain.created, id(chain), chain))
+                        pending[id(chain)], chain = chain_g, None
+                    heappush(waiting, (parent.grad_fn is None, -parent.created, key, parent))  # leaves last
+                    pending[key] = parent_g
+            if chain is not None:
+                node, g = chain, chain_g
                 continue
-            heappush(waiting, (parent.grad_fn is None, -parent.created, key, parent))  # leaves last (see above)
-            if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
-                pending[key] = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
-            else:
-                pending[key] = parent_g
+        if not waiting:
+            return
+        _, _, key, node = heappop(waiting)
+        g = pending.pop(key)
 
 
 def seed(root: Node, grad, create_graph: bool = False):
@@ -211,53 +225,3 @@ def backward(root: Node, grad=None, retain_graph: bool = False, create_graph: bo
             node.grad += g  # leaves accumulate: in place, or recorded out of place when g is part of a graph
             if node.grad.dtype != node.data.dtype:  # a 0-d float32 grad plus a float64 g: NumPy promotes
                 node.grad = node.grad.data.astype(node.data.dtype)
-
-
-def _numerical_gradient(fn, arrays, k, eps):
-    """Central differences (f(x + ε) − f(x − ε)) / 2ε for every element of input k."""
-    x = arrays[k]
-    numeric = np.zeros(x.shape)
-    for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + eps
-        plus = float(np.sum(fn(*arrays)))
-        x[index] = original - eps
-        minus = float(np.sum(fn(*arrays)))
-        x[index] = original
-        numeric[index] = (plus - minus) / (2 * eps)
-    return numeric
-
-
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4):
-    """Check backpropagation against finite differences; return True or raise AssertionError with a table.
-
-    `fn` maps Values to a Value (summed when it holds more than one number); `inputs` are Values. Each input is
-    copied into a fresh float64 leaf that requires grad; the analytic gradient comes from `backward`, the
-    numerical one from central differences, nudging one element at a time by ±eps. Use float64: in float32
-    the differences drown in rounding.
-    """
-    leaf = type(inputs[0])  # the Value class; backprop knows Values only through the Node protocol
-    arrays = [np.array(x.data, dtype=np.float64) for x in inputs]
-    values = [leaf(a.copy(), requires_grad=True) for a in arrays]
-    out = fn(*values)
-    if out.requires_grad:  # else fn is a constant of its inputs: every gradient is 0
-        (out.sum() if np.size(out.data) != 1 else out).backward()
-
-    def evaluate(*xs):
-        return fn(*[leaf(x) for x in xs]).data
-
-    for k, value in enumerate(values):
-        analytic = np.zeros(arrays[k].shape) if value.grad is None else np.asarray(value.grad, dtype=np.float64)
-        numeric = _numerical_gradient(evaluate, arrays, k, eps)
-        error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-        if np.any(error > 0) or np.any(np.isnan(analytic) != np.isnan(numeric)):
-            worst = np.argsort(-np.nan_to_num(error, nan=np.inf), axis=None)[:5]
-            rows = "\n".join(
-                f"  {str(tuple(int(j) for j in np.unravel_index(i, arrays[k].shape))):>14} "
-                f"{analytic.flat[i]:>16.8g} {numeric.flat[i]:>16.8g} {abs(analytic.flat[i] - numeric.flat[i]):>12.3g}"
-                for i in worst if error.flat[i] > 0 or np.isnan(error.flat[i]))
-            raise AssertionError(
-                f"gradcheck failed for input {k} (shape {arrays[k].shape}): backprop and finite differences "
-                f"disagree beyond atol={atol}, rtol={rtol}.\n  {'index':>14} {'backprop':>16} {'numerical':>16} "
-                f"{'|difference|':>12}\n{rows}")
-    return True
