@@ -4,7 +4,7 @@
 runs the same walk (backprop.walk) and returns the gradients instead, touching no `.grad`, as
 `torch.autograd.grad` does. With `create_graph=True` those gradients are Values recorded in a graph of their
 own, so the map can be drawn of the map: second derivatives, the curvature that decides how large a learning
-rate may be.
+rate may be. `gradcheck` and `gradgradcheck` hold backpropagation to finite differences (torch.autograd's names).
 """
 
 import numpy as np
