@@ -132,8 +132,8 @@ def apply(op, *inputs, **params):
                                         n > 2 and True in [v.requires_grad for v in inputs]):
         out.requires_grad, out.grad_fn = True, op  # the parents in two slots: a tuple would be one more object per op
         out._x, out._y = (x, None) if n == 1 else (x, inputs[1]) if n == 2 else (inputs, _MANY)
-        out.saved = _UNCHANGED[n] if n < 3 and not x.version and not inputs[-1].version else \
-            tuple([v.version for v in inputs])
+        out.saved = (_UNCHANGED[n] if not x.version and not inputs[-1].version else (x.version,) if n == 1 else
+                     (x.version, inputs[1].version)) if n < 3 else tuple([v.version for v in inputs])
     else:  # nothing to differentiate: no parents kept, so the inputs can be freed
         out.requires_grad, out._x, out._y, out.grad_fn, out.saved = False, None, None, None, ()
     return out
