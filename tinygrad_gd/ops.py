@@ -180,9 +180,10 @@ def _cross_entropy(x, target):
 
 def _cross_entropy_rule(g, out, x, target):
     """d(−log softmax(x)[t]) = softmax(x) − onehot(t), per row; softmax comes cheaply from out = lse(x) − x[t]."""
-    probs = EXP(x - _column(out + x[_at(target, x)]))  # exp(x − lse(x)): no max or sum to recompute
+    at = _at(target, x)
+    probs = EXP(x - _column(out + x[at]))  # exp(x − lse(x)): no max or sum to recompute
     if type(probs) is np.ndarray:  # arrays: the same arithmetic in place, in the buffer exp made (nothing recorded)
-        probs[_at(target, x)] -= 1
+        probs[at] -= 1
         probs *= _column(g)
         return probs
     return (probs - np.equal(target[..., None], np.arange(np.shape(x)[-1]))) * _column(g)
