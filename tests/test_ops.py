@@ -235,6 +235,20 @@ def test_kink_conventions(x):
     assert w.grad.item() == expected
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_rule_masks_by_its_output_with_the_inputs_bits(dtype):
+    """Issue 11: the rule masks by out > 0, not x > 0. It is the same mask at every value (±0, the tiniest
+    numbers, ±inf, NaN), so the same gradient as g * (x > 0), to the bit (NaN and -0.0 included), on arrays and
+    on Values (create_graph)."""
+    x = np.array([0.0, -0.0, 1e-45, -1e-45, 5e-324, 3.0, -3.0, np.inf, -np.inf, np.nan], dtype)
+    g = np.array([1.0, -1.0, -2.0, 2.0, 7.0, -0.5, -0.5, np.nan, np.nan, 4.0], dtype)
+    out = ops.RELU.forward(x)
+    before = g * (x > 0)  # the rule as it was, masked by the input
+    on_arrays = ops.RELU.rules[0](g, out, x)
+    on_values = ops.RELU.rules[0](Value(g), Value(out), Value(x))
+    assert _bits(on_arrays) == _bits(before) and _bits(on_values.data)[1:] == _bits(before)[1:]
+
 def test_clip_passes_gradient_strictly_inside():
     x = Value([-2.0, -1.0, 0.0, 1.0, 2.0], requires_grad=True)
     x.clip(-1.0, 1.0).sum().backward()

@@ -102,8 +102,9 @@ TANH = Op("tanh", np.tanh, lambda g, out, x: g * (1 - out * out))  # d tanh = 1 
 # σ(x) = 1/(1 + e⁻ˣ) written as exp(−log(1 + e⁻ˣ)): logaddexp never overflows, so x = ±1000 stays finite.
 SIGMOID = Op("sigmoid", lambda x: np.exp(-np.logaddexp(0, -x)),
              lambda g, out, x: g * out * (1 - out))  # d σ = σ(1 - σ)
-# relu'(0) = 0, as in PyTorch: the kink's gradient is a convention, and 0 keeps dead units dead.
-RELU = Op("relu", lambda x: np.maximum(x, 0), lambda g, out, x: g * (x > 0))
+# relu'(0) = 0, as in PyTorch: the kink's gradient is a convention, and 0 keeps dead units dead. The mask is read
+# from out, the same mask as x > 0 (NaN included): in a network the matmul rule has just read out (in cache), not x.
+RELU = Op("relu", lambda x: np.maximum(x, 0), lambda g, out, x: g * (out > 0))
 CLIP = Op("clip", lambda x, low, high: np.clip(x, low, high),
           # gradient passes only strictly inside the bounds; at or beyond them the output does not move with x
           lambda g, out, x, low, high: g * ((x > (-np.inf if low is None else low))
