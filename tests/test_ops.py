@@ -378,13 +378,15 @@ def test_sum_and_means_rules_on_arrays_give_the_bits_of_their_recorded_form(dtyp
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_cross_entropys_forward_and_array_rule_give_the_bits_of_the_general_forms(dtype):
     """Issue 11: cross_entropy's forward finds the row maxima through a transposed copy and its rule works in
-    place on arrays. The forward must equal −log_softmax(x)[rows, t] and the rule on arrays the same rule on Values
-    (create_graph), to the bit, also for infinite logits, one row of logits, and a row whose target wins."""
+    place on arrays (through one flat index). The forward must equal −log_softmax(x)[rows, t] and the rule on
+    arrays the same rule on Values (create_graph), to the bit, also for infinite logits, one row of logits, a row
+    whose target wins, and logits laid out otherwise (Fortran order, a strided view: exp's buffer is not C)."""
     rng = np.random.default_rng(1)
     logits = (rng.normal(size=(9, 6)) * 20).astype(dtype)
     logits[1, 2], logits[2, 0], logits[3] = np.inf, -np.inf, 0.0  # a row of zeros: its shifted target is ±0
     targets = rng.integers(0, 6, 9)
-    for x, t in [(logits, targets), (logits[4], np.array(3)), (logits[5:], targets[5:])]:
+    for x, t in [(logits, targets), (logits[4], np.array(3)), (logits[5:], targets[5:]),
+                 (np.asfortranarray(logits), targets), (logits[:, ::2], targets % 3)]:  # laid out otherwise
         rows = (np.arange(len(t)), t) if x.ndim == 2 else t
         with np.errstate(invalid="ignore"):
             out = ops.CROSS_ENTROPY.forward(x, target=t)
