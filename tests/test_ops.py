@@ -235,6 +235,20 @@ def test_kink_conventions(x):
     assert w.grad.item() == expected
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_rule_masks_by_its_output_with_the_inputs_bits(dtype):
+    """Issue 11: the rule masks by out > 0, not x > 0. It is the same mask at every value (±0, the tiniest
+    numbers, ±inf, NaN), so the same gradient as g * (x > 0), to the bit (NaN and -0.0 included), on arrays and
+    on Values (create_graph)."""
+    x = np.array([0.0, -0.0, 1e-45, -1e-45, 5e-324, 3.0, -3.0, np.inf, -np.inf, np.nan], dtype)
+    g = np.array([1.0, -1.0, -2.0, 2.0, 7.0, -0.5, -0.5, np.nan, np.nan, 4.0], dtype)
+    out = ops.RELU.forward(x)
+    before = g * (x > 0)  # the rule as it was, masked by the input
+    on_arrays = ops.RELU.rules[0](g, out, x)
+    on_values = ops.RELU.rules[0](Value(g), Value(out), Value(x))
+    assert _bits(on_arrays) == _bits(before) and _bits(on_values.data)[1:] == _bits(before)[1:]
+
 def test_clip_passes_gradient_strictly_inside():
     x = Value([-2.0, -1.0, 0.0, 1.0, 2.0], requires_grad=True)
     x.clip(-1.0, 1.0).sum().backward()
@@ -364,13 +378,15 @@ def test_sum_and_means_rules_on_arrays_give_the_bits_of_their_recorded_form(dtyp
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_cross_entropys_forward_and_array_rule_give_the_bits_of_the_general_forms(dtype):
     """Issue 11: cross_entropy's forward finds the row maxima through a transposed copy and its rule works in
-    place on arrays. The forward must equal −log_softmax(x)[rows, t] and the rule on arrays the same rule on Values
-    (create_graph), to the bit, also for infinite logits, one row of logits, and a row whose target wins."""
+    place on arrays (through one flat index). The forward must equal −log_softmax(x)[rows, t] and the rule on
+    arrays the same rule on Values (create_graph), to the bit, also for infinite logits, one row of logits, a row
+    whose target wins, and logits laid out otherwise (Fortran order, a strided view: exp's buffer is not C)."""
     rng = np.random.default_rng(1)
     logits = (rng.normal(size=(9, 6)) * 20).astype(dtype)
     logits[1, 2], logits[2, 0], logits[3] = np.inf, -np.inf, 0.0  # a row of zeros: its shifted target is ±0
     targets = rng.integers(0, 6, 9)
-    for x, t in [(logits, targets), (logits[4], np.array(3)), (logits[5:], targets[5:])]:
+    for x, t in [(logits, targets), (logits[4], np.array(3)), (logits[5:], targets[5:]),
+                 (np.asfortranarray(logits), targets), (logits[:, ::2], targets % 3)]:  # laid out otherwise
         rows = (np.arange(len(t)), t) if x.ndim == 2 else t
         with np.errstate(invalid="ignore"):
             out = ops.CROSS_ENTROPY.forward(x, target=t)
