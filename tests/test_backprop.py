@@ -1,6 +1,7 @@
 """The map: topological order, the walk, broadcasting undone in one place, accumulation and its errors."""
 
 import gc
+import heapq
 import sys
 import weakref
 
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_gd import Value
+from tinygrad_gd import Value, backprop
 from tinygrad_gd.autograd import gradcheck
 from tinygrad_gd.backprop import backward, sum_to_shape, topological_order, walk
 
@@ -308,3 +309,24 @@ def test_the_walk_hands_a_chain_on_directly_and_keeps_every_share():
     assert [name for name, _ in order] == ["*", "tanh", "*", "*", "y", "x"]
     assert order[-2][1] == pytest.approx(1e-3 * (1 - t * t) * 9.0)  # d/dy = x²·tanh'
     assert order[-1][1] == pytest.approx(1e-3 * (1 - t * t) * 2.0 * 2 * 3.0)  # d/dx = y·2x·tanh'
+
+
+def test_the_chain_goes_on_past_weights_that_wait_in_the_heap(monkeypatch):
+    """Once a weight waits for more shares, the chain still skips the heap: the order is newest op node first, the
+    weights last, and each weight's gradient is the sum over every round (hand-derived for x·a·a·a + 3a)."""
+    pushed = []
+    monkeypatch.setattr(backprop, "heappush", lambda heap, entry: (pushed.append(entry[-1]),
+                                                                  heapq.heappush(heap, entry)))
+    x, a = Value(2.0, requires_grad=True, name="x"), Value(0.5, requires_grad=True, name="a")
+    h = x
+    for _ in range(3):
+        h = h * a + a  # a gets two shares a round; after the first node it waits in the heap
+    walked = list(walk(h, np.float64(1.0)))
+    assert len(pushed) == 2 and pushed[1] is a  # the top node's two new parents; then a chain of five past a
+    ops = [node for node, _ in walked if node.grad_fn is not None]
+    assert [node.created for node in ops] == sorted((node.created for node in ops), reverse=True)
+    assert [node.name for node, _ in walked[-2:]] == ["a", "x"]  # leaves last, the newer first
+    grads = {node.name: float(g) for node, g in walked if node.name}
+    # h = ((x a + a) a + a) a + a = x a³ + a³ + a² + a: dh/dx = a³, dh/da = 3x a² + 3a² + 2a + 1
+    assert grads["x"] == pytest.approx(0.5 ** 3)
+    assert grads["a"] == pytest.approx(3 * 2.0 * 0.25 + 3 * 0.25 + 2 * 0.5 + 1)
