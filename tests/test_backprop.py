@@ -103,14 +103,14 @@ def test_sum_to_shape_undoes_any_broadcast(shapes):
     np.testing.assert_allclose(reduced, expected)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("big", "shape"), [((128, 256), (256,)), ((7, 2, 3), (2, 3)), ((5, 1), (1,))])
-def test_sum_to_shape_over_the_leading_axis_is_the_general_sum(big, shape, dtype):
-    """A bias's gradient (sum over the batch axis) takes a shortcut; its numbers are the general path's, bit for
-    bit, on arrays and on Values (create_graph), and its derivative is still the spread."""
+def test_sum_to_shape_over_the_leading_axis_is_the_plain_sum(big, shape, dtype):
+    """A bias's gradient (sum over the batch axis) skips the search for stretched axes when the shape has no 1;
+    its numbers are the plain sum's, bit for bit, on arrays and on Values (create_graph), and its derivative is
+    still the spread."""
     g = np.random.default_rng(1).normal(size=big).astype(dtype)
-    general = g.sum(axis=(0,))  # what sum_to_shape computed before the shortcut
+    general = g.sum(axis=(0,))
     assert sum_to_shape(g, shape).dtype == dtype
     np.testing.assert_array_equal(sum_to_shape(g, shape), general)
     v = Value(g, requires_grad=True)
@@ -118,6 +118,7 @@ def test_sum_to_shape_over_the_leading_axis_is_the_general_sum(big, shape, dtype
     np.testing.assert_array_equal(summed.data, general)
     summed.sum().backward()
     np.testing.assert_array_equal(v.grad, np.ones(big, dtype))
+
 
 # ---- accumulation ----------------------------------------------------------------------------------------------
 def test_backward_twice_doubles_leaf_grads_but_not_intermediate_grads():

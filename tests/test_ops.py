@@ -235,7 +235,6 @@ def test_kink_conventions(x):
     assert w.grad.item() == expected
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_rule_masks_by_its_output_with_the_inputs_bits(dtype):
     """Issue 11: the rule masks by out > 0, not x > 0. It is the same mask at every value (±0, the tiniest
@@ -247,7 +246,8 @@ def test_relu_rule_masks_by_its_output_with_the_inputs_bits(dtype):
     before = g * (x > 0)  # the rule as it was, masked by the input
     on_arrays = ops.RELU.rules[0](g, out, x)
     on_values = ops.RELU.rules[0](Value(g), Value(out), Value(x))
-    assert _bits(on_arrays) == _bits(before) and _bits(on_values.data)[1:] == _bits(before)[1:]
+    assert _bits(on_arrays) == _bits(before) and _bits(on_values.data)[1:] == _bits(before)[1:]  # (type aside)
+
 
 def test_clip_passes_gradient_strictly_inside():
     x = Value([-2.0, -1.0, 0.0, 1.0, 2.0], requires_grad=True)
