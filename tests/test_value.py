@@ -285,6 +285,34 @@ def test_grad_mode_is_per_thread():
         assert not is_grad_enabled()
     assert seen == [(True, True)]
 
+def test_no_grad_blocks_of_two_threads_close_in_any_order():
+    """Each thread's blocks are its own: nested blocks in one thread, and another thread's block that opens
+    before and closes after, leave each thread's recording exactly as its own blocks say (stepped by events)."""
+    import threading
+
+    main_open, other_open, main_closed, seen = threading.Event(), threading.Event(), threading.Event(), []
+
+    def other():
+        main_open.wait()
+        with no_grad():
+            other_open.set()
+            main_closed.wait()
+            seen.append(is_grad_enabled())  # the main thread's blocks have closed, this one has not
+        seen.append(is_grad_enabled())
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with no_grad():
+        with no_grad():
+            main_open.set()
+            other_open.wait()
+        assert not is_grad_enabled()  # the inner block closed, the outer one is still open
+    assert is_grad_enabled() and (Value(1.0, requires_grad=True) * 2).requires_grad  # the other is still inside
+    main_closed.set()
+    thread.join()
+    assert seen == [False, True] and is_grad_enabled()
+
+
 # ---- in place ----------------------------------------------------------------------------------------------------
 def test_inplace_under_no_grad_keeps_identity_and_memory():
     w = Value([1.0, 2.0], requires_grad=True)

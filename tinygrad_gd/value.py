@@ -12,30 +12,21 @@ import contextlib
 import copy
 import itertools
 import operator
-import threading
+from threading import get_ident
 
 import numpy as np
 
 from . import backprop, ops
 
-
-class _GradMode(threading.local):
-    """Whether operations are recorded, per thread as in PyTorch: one thread's no_grad() never stops another's graph."""
-
-    enabled = True  # a class default: every new thread starts recording
-
-    def __init__(self):  # run once in each thread that uses it
-        self.stack = []  # the flags that this thread's open no_grad() blocks will restore
-
-
-_mode = _GradMode()
-_off = []  # one entry per no_grad() block open in any thread (append/pop are atomic): while empty, apply() skips
-# the thread-local read, which costs 100-200 ns against 10 ns for this global
+# Whether operations are recorded is per thread, as in PyTorch: one thread's no_grad() never stops another's graph.
+# Each open no_grad() block puts its thread's number in this one list (append and remove are atomic), so recording
+# is on while the list is empty (one global read, the usual case) or holds no entry of this thread.
+_off = []
 
 
 def is_grad_enabled() -> bool:
     """True unless inside `no_grad()` in this thread: whether new operations are recorded for backpropagation."""
-    return _mode.enabled
+    return not _off or get_ident() not in _off
 
 
 class no_grad(contextlib.ContextDecorator):
@@ -49,17 +40,12 @@ class no_grad(contextlib.ContextDecorator):
         self = object.__new__(cls)
         return self if func is None or not callable(func) else self(func)  # `@no_grad`, without parentheses
 
-    def __enter__(self):  # the flag to restore is kept per thread, so one object may be entered by many threads
-        mode = _mode  # (a thread-local: each read of it costs a lookup in this thread's dict)
-        _off.append(None)
-        mode.stack.append(mode.enabled)
-        mode.enabled = False
+    def __enter__(self):  # nothing is kept in the object, so one object may be entered by many threads at once
+        _off.append(get_ident())
         return self
 
-    def __exit__(self, *exc):
-        mode = _mode
-        mode.enabled = mode.stack.pop()
-        _off.pop()
+    def __exit__(self, exc_type, exc, traceback):
+        _off.remove(get_ident())  # one of this thread's entries: nested blocks of one thread hold equal ones
         return False
 
 
@@ -128,7 +114,7 @@ def apply(op, *inputs, **params):
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
     # No params, and parents unchanged, are shared objects: per node, two objects fewer to hold and for the GC to count
     out._grad, out.name, out.version, out.params, out.created = None, None, 0, params or _NO_PARAMS, next(_clock)
-    if (not _off or _mode.enabled) and (x.requires_grad or inputs[-1].requires_grad or
+    if (not _off or get_ident() not in _off) and (x.requires_grad or inputs[-1].requires_grad or
                                         n > 2 and True in [v.requires_grad for v in inputs]):
         out.requires_grad, out.grad_fn = True, op  # the parents in two slots: a tuple would be one more object per op
         out._x, out._y = (x, None) if n == 1 else (x, inputs[1]) if n == 2 else (inputs, _MANY)
@@ -529,7 +515,7 @@ class Value:
     def _unrecorded(self, name, other):
         # A method call cannot rebind the caller's name the way `x += 1` does, so a change that would have to
         # be recorded out of place is refused rather than silently lost (weights get _inplace's own message).
-        if (not _off or _mode.enabled) and (self.requires_grad or getattr(other, "requires_grad", False)) and not (
+        if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)) and not (
                 self.is_leaf and self.requires_grad):
             raise RuntimeError(f"{name}() would change a Value that is part of a graph without recording it; "
                                f"write it out of place (x = x + y), or detach() first")
@@ -542,13 +528,14 @@ class Value:
         up. Outside no_grad() a weight (a leaf requiring grad) refuses: its change would not be recorded. Any
         other Value that is part of a graph is recomputed out of place and recorded, like `w = w - step`.
         """
-        if (not _off or _mode.enabled) and (self.requires_grad or getattr(other, "requires_grad", False)):
+        if (not _off or get_ident() not in _off) and (self.requires_grad or getattr(other, "requires_grad", False)):
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(
                     "an in-place update of a weight (a Value with requires_grad=True) outside no_grad() would "
                     "not be recorded in the graph. Write the step as `with no_grad(): w -= lr * w.grad`.")
             return apply(op, self, _constant(other, self))
-        _refuse_frozen(self, "an in-place update")
+        if self.params is _FROZEN:
+            _refuse_frozen(self, "an in-place update")
         # Nothing is recorded, so numbers and arrays are used as they are (no copy); lists etc. are checked.
         other = other.data if type(other) is Value else other if isinstance(
             other, (np.ndarray, np.generic, float, int)) else _constant(other, self).data
