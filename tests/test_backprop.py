@@ -312,6 +312,21 @@ def test_the_walk_hands_a_chain_on_directly_and_keeps_every_share():
     assert order[-1][1] == pytest.approx(1e-3 * (1 - t * t) * 2.0 * 2 * 3.0)  # d/dx = y·2x·tanh'
 
 
+def test_a_newer_second_parent_goes_on_and_only_the_older_one_waits(monkeypatch):
+    """`s + w * x` (every neuron's sum): the product is made after the partial sum, so it comes first; it goes
+    on directly and only the partial sum waits in the heap. The order is the heap's own, newest op node first."""
+    pushed = []
+    monkeypatch.setattr(backprop, "heappush", lambda heap, entry: (pushed.append(entry[-1]),
+                                                                  heapq.heappush(heap, entry)))
+    x = Value(2.0, requires_grad=True, name="x")
+    older, newer = x * 2.0, x * 3.0
+    total = older + newer
+    walked = list(walk(total, np.float64(1.0)))
+    assert [node for node, _ in walked] == [total, newer, older, x]
+    assert pushed == [older, x]  # not the newer product: it was handed on
+    assert float(walked[-1][1]) == 5.0  # d(2x + 3x)/dx, both shares summed
+
+
 def test_the_chain_goes_on_past_weights_that_wait_in_the_heap(monkeypatch):
     """Once a weight waits for more shares, the chain still skips the heap: the order is newest op node first, the
     weights last, and each weight's gradient is the sum over every round (hand-derived for x·a·a·a + 3a)."""
@@ -323,7 +338,7 @@ def test_the_chain_goes_on_past_weights_that_wait_in_the_heap(monkeypatch):
     for _ in range(3):
         h = h * a + a  # a gets two shares a round; after the first node it waits in the heap
     walked = list(walk(h, np.float64(1.0)))
-    assert pushed[1:] == [a, x]  # the top node's two new parents; a chain of five past a; x waits behind a
+    assert pushed == [a, x]  # of the top node's two new parents only a waits; a chain of five past a; then x
     ops = [node for node, _ in walked if node.grad_fn is not None]
     assert [node.created for node in ops] == sorted((node.created for node in ops), reverse=True)
     assert [node.name for node, _ in walked[-2:]] == ["a", "x"]  # leaves last, the newer first

@@ -103,9 +103,9 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     Newest node first (`created` numbers the Values as they are made, each after its parents): the walk undoes
     the forward pass, last op first. Nodes wait in a heap by that number (leaves after every op node: a weight
     loaded from a pickle keeps another process's number), their gradients in a dict; when a node comes off the
-    heap, all its shares have arrived. A node whose one new parent would come off the heap next (a chain, or
-    a chain past weights that wait for their shares) hands it on directly. The rules run on bare arrays, or with
-    `create_graph` on the Values (a graph of the gradients).
+    heap, all its shares have arrived. A node hands on directly the new parent that would come off the heap next
+    (in a chain, past weights that wait for their shares, the newer of two new parents): the same order.
+    The rules run on bare arrays, or with `create_graph` on the Values (a graph of the gradients).
     With a list `edges`, each contribution is appended as `(node, parent, contribution)` after the node is
     yielded, for the pictures (viz.frames). A node whose inputs changed in place raises RuntimeError first.
     """
@@ -152,11 +152,11 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
                     if chain is None and (not waiting or (parent.grad_fn is None, -parent.created, key) < waiting[0]):
                         chain, chain_g = parent, parent_g  # it would come off the heap next anyway: no heap needed
                         continue
-                    if chain is not None:  # a second new parent: both wait in the heap, which orders them
-                        heappush(waiting, (chain.grad_fn is None, -chain.created, id(chain), chain))
-                        pending[id(chain)], chain = chain_g, None
-                    heappush(waiting, (parent.grad_fn is None, -parent.created, key, parent))  # leaves last
-                    pending[key] = parent_g
+                    if chain is not None and (parent.grad_fn is None, -parent.created, key) < (
+                            chain.grad_fn is None, -chain.created, id(chain)):  # a second new parent that comes
+                        chain, parent, chain_g, parent_g = parent, chain, parent_g, chain_g  # first goes on instead
+                    heappush(waiting, (parent.grad_fn is None, -parent.created, id(parent), parent))  # leaves last
+                    pending[id(parent)] = parent_g
             if chain is not None:
                 node, g = chain, chain_g
                 continue
