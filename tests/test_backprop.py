@@ -323,13 +323,26 @@ def test_a_newer_second_parent_goes_on_and_only_the_older_one_waits(monkeypatch)
     total = older + newer
     walked = list(walk(total, np.float64(1.0)))
     assert [node for node, _ in walked] == [total, newer, older, x]
-    assert pushed == [older, x]  # not the newer product: it was handed on
+    assert pushed == [older]  # not the newer product: it was handed on; and x, a leaf, waits outside the heap
     assert float(walked[-1][1]) == 5.0  # d(2x + 3x)/dx, both shares summed
 
 
-def test_the_chain_goes_on_past_weights_that_wait_in_the_heap(monkeypatch):
-    """Once a weight waits for more shares, the chain still skips the heap: the order is newest op node first, the
-    weights last, and each weight's gradient is the sum over every round (hand-derived for x·a·a·a + 3a)."""
+def test_leaves_come_after_every_op_node_newest_first_whatever_their_numbers():
+    """A weight loaded from a file keeps the number another process gave it, maybe above every op node's here:
+    it still comes after all of them (it must have all its shares), and leaves among themselves newest first."""
+    a, b, c = (Value(v, requires_grad=True, name=n) for v, n in ((1.0, "a"), (2.0, "b"), (3.0, "c")))
+    loss = (a * b + c) * a
+    a.created = loss.created + 10 ** 6  # as if loaded from another process
+    walked = list(walk(loss, np.float64(1.0)))
+    assert [node.name or node.op for node, _ in walked] == ["*", "+", "*", "a", "c", "b"]
+    # loss = a²b + ca: d/da = 2ab + c, d/db = a², d/dc = a
+    assert [float(g) for _, g in walked[3:]] == [2 * 1.0 * 2.0 + 3.0, 1.0, 1.0]
+
+
+def test_the_chain_goes_on_past_weights_that_wait_for_their_shares(monkeypatch):
+    """Weights wait for their shares outside the heap, so a chain past them never uses it: the order is newest op
+    node first, the weights last, and each weight's gradient is the sum over every round (hand-derived for
+    x·a·a·a + 3a)."""
     pushed = []
     monkeypatch.setattr(backprop, "heappush", lambda heap, entry: (pushed.append(entry[-1]),
                                                                   heapq.heappush(heap, entry)))
@@ -338,7 +351,7 @@ def test_the_chain_goes_on_past_weights_that_wait_in_the_heap(monkeypatch):
     for _ in range(3):
         h = h * a + a  # a gets two shares a round; after the first node it waits in the heap
     walked = list(walk(h, np.float64(1.0)))
-    assert pushed == [a, x]  # of the top node's two new parents only a waits; a chain of five past a; then x
+    assert pushed == []  # a chain of six op nodes, handed on one to the next; a and x collect their shares aside
     ops = [node for node, _ in walked if node.grad_fn is not None]
     assert [node.created for node in ops] == sorted((node.created for node in ops), reverse=True)
     assert [node.name for node, _ in walked[-2:]] == ["a", "x"]  # leaves last, the newer first

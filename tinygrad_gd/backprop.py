@@ -101,19 +101,19 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
     Newest node first (`created` numbers the Values as they are made, each after its parents): the walk undoes
-    the forward pass, last op first. Nodes wait in a heap by that number (leaves after every op node: a weight
-    loaded from a pickle keeps another process's number), their gradients in a dict; when a node comes off the
-    heap, all its shares have arrived. A node hands on directly the new parent that would come off the heap next
-    (in a chain, past weights that wait for their shares, the newer of two new parents): the same order.
+    the forward pass, last op first. Op nodes wait in a heap by that number, their gradients in a dict; when a
+    node comes off the heap, all its shares have arrived. A node hands on directly the new parent that would come
+    off the heap next (in a chain, past weights that wait for their shares, the newer of two new parents). The
+    leaves (weights) come last, newest first: they have no parents, so they just collect their shares.
     The rules run on bare arrays, or with `create_graph` on the Values (a graph of the gradients).
     With a list `edges`, each contribution is appended as `(node, parent, contribution)` after the node is
     yielded, for the pictures (viz.frames). A node whose inputs changed in place raises RuntimeError first.
     """
-    pending, waiting, node, g = {}, [], root, grad  # (the root needs no heap: nothing else waits yet)
+    pending, waiting, leaves, node, g = {}, [], [], root, grad  # (the root needs no heap: nothing else waits yet)
     while True:
         op = node.grad_fn
         if op is None:
-            yield node, g  # a leaf: nothing above it
+            yield node, g  # the root is a leaf: nothing above it
         else:
             parents, saved, params = node.parents, node.saved, node.params
             n = len(parents)
@@ -145,25 +145,29 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
                     chain_g = chain_g + parent_g
                 elif key in pending:
                     pending[key] = pending[key] + parent_g  # a new array, which the walk owns
-                else:
-                    if parent.grad_fn is None and type(parent_g) is np.ndarray and (
-                            parent_g is g or parent_g.base is not None):
+                elif parent.grad_fn is None:  # a leaf waits for every op node, outside the heap (it adds nothing)
+                    if type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
                         parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
-                    if chain is None and (not waiting or (parent.grad_fn is None, -parent.created, key) < waiting[0]):
-                        chain, chain_g = parent, parent_g  # it would come off the heap next anyway: no heap needed
-                        continue
-                    if chain is not None and (parent.grad_fn is None, -parent.created, key) < (
-                            chain.grad_fn is None, -chain.created, id(chain)):  # a second new parent that comes
-                        chain, parent, chain_g, parent_g = parent, chain, parent_g, chain_g  # first goes on instead
-                    heappush(waiting, (parent.grad_fn is None, -parent.created, id(parent), parent))  # leaves last
+                    leaves.append((-parent.created, key, parent))
+                    pending[key] = parent_g
+                elif chain is None and (not waiting or (-parent.created, key) < waiting[0]):
+                    chain, chain_g = parent, parent_g  # it would come off the heap next anyway: no heap needed
+                else:
+                    if chain is not None and (-parent.created, key) < (-chain.created, id(chain)):  # a second new
+                        chain, parent, chain_g, parent_g = parent, chain, parent_g, chain_g  # parent that is newer
+                    heappush(waiting, (-parent.created, id(parent), parent))  # goes on; the other one waits
                     pending[id(parent)] = parent_g
             if chain is not None:
                 node, g = chain, chain_g
                 continue
         if not waiting:
-            return
-        _, _, key, node = heappop(waiting)
+            break
+        _, key, node = heappop(waiting)
         g = pending.pop(key)
+    if len(leaves) > 1:
+        leaves.sort()  # newest first, like the op nodes (a weight from a pickle keeps another process's number)
+    for _, key, leaf in leaves:
+        yield leaf, pending.pop(key)
 
 
 def seed(root: Node, grad, create_graph: bool = False):
