@@ -249,6 +249,20 @@ def test_relu_rule_masks_by_its_output_with_the_inputs_bits(dtype):
     assert _bits(on_arrays) == _bits(before) and _bits(on_values.data)[1:] == _bits(before)[1:]  # (type aside)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_of_one_number_is_numpys_relu(dtype):
+    """relu on a float32/float64 NumPy scalar skips the ufunc call: the same type and numbers as np.maximum(x, 0)
+    at ±0, the tiniest numbers, ±inf and NaN, and as the array path; a zero result is +0.0."""
+    specials = [0.0, -0.0, 1e-45, -1e-45, 5e-324, 3.0, -3.0, np.inf, -np.inf, np.nan, -np.nan]
+    for x in np.array(specials, dtype):
+        out, numpy_out, array_out = ops.RELU.forward(x), np.maximum(x, 0), ops.RELU.forward(np.array([x]))[0]
+        assert type(out) is dtype and np.array_equal(out, numpy_out, equal_nan=True)
+        assert np.array_equal(out, array_out, equal_nan=True) and (out != 0 or not np.signbit(out))
+        if np.isnan(x):
+            assert out.tobytes() == x.tobytes()  # the NaN itself, its sign and payload
+    assert _bits(Value(-0.0, dtype=dtype).relu().data) == _bits(dtype(0))
+
+
 def test_clip_passes_gradient_strictly_inside():
     x = Value([-2.0, -1.0, 0.0, 1.0, 2.0], requires_grad=True)
     x.clip(-1.0, 1.0).sum().backward()
