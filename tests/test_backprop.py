@@ -314,7 +314,7 @@ def test_the_walk_hands_a_chain_on_directly_and_keeps_every_share():
 
 def test_a_newer_second_parent_goes_on_and_only_the_older_one_waits(monkeypatch):
     """`s + w * x` (every neuron's sum): the product is made after the partial sum, so it comes first; it goes
-    on directly and only the partial sum waits in the heap. The order is the heap's own, newest op node first."""
+    on directly, and the partial sum waits beside the heap (`held`), not in it. The order is newest op node first."""
     pushed = []
     monkeypatch.setattr(backprop, "heappush", lambda heap, entry: (pushed.append(entry[-1]),
                                                                   heapq.heappush(heap, entry)))
@@ -323,8 +323,31 @@ def test_a_newer_second_parent_goes_on_and_only_the_older_one_waits(monkeypatch)
     total = older + newer
     walked = list(walk(total, np.float64(1.0)))
     assert [node for node, _ in walked] == [total, newer, older, x]
-    assert pushed == [older]  # not the newer product: it was handed on; and x, a leaf, waits outside the heap
+    assert pushed == []  # the newer product was handed on, the older one held; x, a leaf, waits in its own list
     assert float(walked[-1][1]) == 5.0  # d(2x + 3x)/dx, both shares summed
+
+
+@pytest.mark.parametrize("c_first", [False, True])
+def test_held_and_heap_give_the_heaps_order(monkeypatch, c_first):
+    """With more nodes waiting than the one held beside the heap, the order is still newest op node first: a
+    newer waiting node takes the held place and the one it displaces goes into the heap."""
+    pushed = []
+    monkeypatch.setattr(backprop, "heappush", lambda heap, entry: (pushed.append(entry[-1]),
+                                                                  heapq.heappush(heap, entry)))
+    x = Value(2.0, requires_grad=True, name="x")
+    if c_first:
+        c = x * 4.0
+    a, b = x * 2.0, x * 3.0
+    if not c_first:
+        c = x * 4.0
+    ab = a + b
+    total = ab + c
+    walked = [node for node, _ in walk(total, np.float64(1.0))]
+    ops = [node for node in walked if node.grad_fn is not None]
+    assert [node.created for node in ops] == sorted((node.created for node in ops), reverse=True)
+    assert walked[:2] == [total, ab] and walked[-1] is x and len(walked) == 6
+    assert pushed == ([c] if c_first else [a, b])  # c displaced by the newer a; or a and b behind the held c
+    assert x.grad is None  # the walk never writes .grad
 
 
 def test_leaves_come_after_every_op_node_newest_first_whatever_their_numbers():

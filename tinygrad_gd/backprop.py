@@ -101,15 +101,17 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
     Newest node first (`created` numbers the Values as they are made, each after its parents): the walk undoes
-    the forward pass, last op first. Op nodes wait in a heap by that number, their gradients in a dict; when a
-    node comes off the heap, all its shares have arrived. A node hands on directly the new parent that would come
-    off the heap next (in a chain, past weights that wait for their shares, the newer of two new parents). The
-    leaves (weights) come last, newest first: they have no parents, so they just collect their shares.
+    the forward pass, last op first. Op nodes wait by that number, their gradients in a dict; when a node's turn
+    comes, all its shares have arrived. One waiting node is `held` beside the heap (the newest to arrive since the
+    place was last empty), the others are in it: in a neuron's sum s + w·x, s waits out the product without the
+    heap. A node hands on directly the new parent that comes next anyway (in a chain, past weights that wait for
+    their shares, the newer of two new parents).
+    The leaves (weights) come last, newest first: they have no parents, so they just collect their shares.
     The rules run on bare arrays, or with `create_graph` on the Values (a graph of the gradients).
     With a list `edges`, each contribution is appended as `(node, parent, contribution)` after the node is
     yielded, for the pictures (viz.frames). A node whose inputs changed in place raises RuntimeError first.
     """
-    pending, waiting, leaves, node, g = {}, [], [], root, grad  # (the root needs no heap: nothing else waits yet)
+    pending, waiting, held, leaves, node, g = {}, [], None, [], root, grad  # (the root: nothing else waits yet)
     while True:
         op = node.grad_fn
         if op is None:
@@ -150,19 +152,31 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
                         parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
                     leaves.append((-parent.created, key, parent))
                     pending[key] = parent_g
-                elif chain is None and (not waiting or (-parent.created, key) < waiting[0]):
-                    chain, chain_g = parent, parent_g  # it would come off the heap next anyway: no heap needed
-                else:
-                    if chain is not None and (-parent.created, key) < (-chain.created, id(chain)):  # a second new
-                        chain, parent, chain_g, parent_g = parent, chain, parent_g, chain_g  # parent that is newer
-                    heappush(waiting, (-parent.created, id(parent), parent))  # goes on; the other one waits
-                    pending[id(parent)] = parent_g
+                elif chain is None and held is None and not waiting:
+                    chain, chain_g = parent, parent_g  # nothing else waits: it goes next (a chain)
+                else:  # it goes next if it comes before every waiting node, else it waits
+                    entry = (-parent.created, key, parent)
+                    if chain is not None:  # a second new parent: the newer of the two goes next
+                        other = (-chain.created, id(chain), chain)
+                        if entry < other:
+                            chain, chain_g, parent_g, entry = parent, parent_g, chain_g, other
+                    elif (held is None or entry < held) and (not waiting or entry < waiting[0]):
+                        chain, chain_g = parent, parent_g
+                        continue
+                    pending[entry[1]] = parent_g  # it waits: in the held place if it is newer, else in the heap
+                    if held is None or entry < held:
+                        held, entry = entry, held
+                    if entry is not None:
+                        heappush(waiting, entry)
             if chain is not None:
                 node, g = chain, chain_g
                 continue
-        if not waiting:
+        if held is not None and (not waiting or held < waiting[0]):
+            (_, key, node), held = held, None
+        elif waiting:
+            _, key, node = heappop(waiting)
+        else:
             break
-        _, key, node = heappop(waiting)
         g = pending.pop(key)
     if len(leaves) > 1:
         leaves.sort()  # newest first, like the op nodes (a weight from a pickle keeps another process's number)
