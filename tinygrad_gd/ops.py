@@ -102,8 +102,8 @@ TANH = Op("tanh", np.tanh, lambda g, out, x: g * (1 - out * out))  # d tanh = 1 
 # σ(x) = 1/(1 + e⁻ˣ) written as exp(−log(1 + e⁻ˣ)): logaddexp never overflows, so x = ±1000 stays finite.
 SIGMOID = Op("sigmoid", lambda x: np.exp(-np.logaddexp(0, -x)),
              lambda g, out, x: g * out * (1 - out))  # d σ = σ(1 - σ)
-# relu'(0) = 0, as in PyTorch: the kink's gradient is a convention, and 0 keeps dead units dead. The mask is read
-# from out, the same mask as x > 0 (NaN included): in a network the matmul rule has just read out (in cache), not x.
+
+
 def _relu(x):
     """max(x, 0): x where x > 0, NaN stays NaN, else +0.0 (np.maximum's answer, -0.0 included). One float32 or
     float64 number is compared directly: NumPy's ufunc call costs ~1.5 µs on a scalar, the comparison 40 ns."""
@@ -112,6 +112,8 @@ def _relu(x):
 
 
 _ZERO = {np.float32: np.float32(0), np.float64: np.float64(0)}
+# relu'(0) = 0, as in PyTorch: the kink's gradient is a convention, and 0 keeps dead units dead. The mask is read
+# from out, the same mask as x > 0 (NaN included): in a network the matmul rule has just read out (in cache), not x.
 RELU = Op("relu", _relu, lambda g, out, x: g * (out > 0))
 CLIP = Op("clip", lambda x, low, high: np.clip(x, low, high),
           # gradient passes only strictly inside the bounds; at or beyond them the output does not move with x
