@@ -114,6 +114,7 @@ def apply(op, *inputs, **params):
         raise ValueError(f"cannot apply '{op.label(params)}' to shapes {shapes}: {error}") from None
     # No params, and parents unchanged, are shared objects: per node, two objects fewer to hold and for the GC to count
     out._grad, out.name, out.version, out.params, out.created = None, None, 0, params or _NO_PARAMS, next(_clock)
+    # is_grad_enabled(), written out: this runs once per node, and the call would cost more than the check
     if (not _off or get_ident() not in _off) and (x.requires_grad or inputs[-1].requires_grad or
                                         n > 2 and True in [v.requires_grad for v in inputs]):
         out.requires_grad, out.grad_fn = True, op  # the parents in two slots: a tuple would be one more object per op
@@ -528,7 +529,7 @@ class Value:
         up. Outside no_grad() a weight (a leaf requiring grad) refuses: its change would not be recorded. Any
         other Value that is part of a graph is recomputed out of place and recorded, like `w = w - step`.
         """
-        if (not _off or get_ident() not in _off) and (self.requires_grad or getattr(other, "requires_grad", False)):
+        if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(
                     "an in-place update of a weight (a Value with requires_grad=True) outside no_grad() would "
