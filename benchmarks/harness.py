@@ -260,7 +260,8 @@ def plot_scaling(scaling, path):
                     left.annotate(f"b{row['batch']} w{row['width']}", (row["flops"], row["ratio"][label]),
                                   textcoords="offset points", xytext=(4, 5 if i % 2 == 0 else -11), fontsize=7)
     left.axhline(1.0, color="gray", linestyle="--", label="hand-written NumPy (the floor)")
-    lowest = min((row["ratio"]["tinygrad_gd"] for row in rows if "tinygrad_gd" in row["ratio"]), default=1.0)
+    lowest = min((row["ratio"][label] for row in rows for label in ("tinygrad_gd", "torch") if label in row["ratio"]),
+                 default=1.0)  # every plotted point, torch's too: a point below the axis would silently vanish
     left.set_ylim(bottom=min(0.9, lowest - 0.1))  # room under the floor line for a label placed below its point
     left.set(xscale="log", xlabel="FLOPs per step (batch × width of the 784-w-w/2-10 MLP)",
              ylabel="time per step / floor", title="W2: overhead over NumPy falls toward 1 as work grows")
