@@ -250,9 +250,10 @@ def plot_scaling(scaling, path):
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    rows = sorted(scaling["W2"], key=lambda row: row["flops"])
+    rows, plotted = sorted(scaling["W2"], key=lambda row: row["flops"]), []
     for label in ("tinygrad_gd", "torch"):
         points = [(row["flops"], row["ratio"][label]) for row in rows if label in row["ratio"]]
+        plotted += points
         if points:
             left.plot(*zip(*points, strict=False), "o-", label=label)
             for i, row in enumerate(rows):  # labels above and below in turn: neighbours on the right are close
@@ -260,8 +261,7 @@ def plot_scaling(scaling, path):
                     left.annotate(f"b{row['batch']} w{row['width']}", (row["flops"], row["ratio"][label]),
                                   textcoords="offset points", xytext=(4, 5 if i % 2 == 0 else -11), fontsize=7)
     left.axhline(1.0, color="gray", linestyle="--", label="hand-written NumPy (the floor)")
-    lowest = min((row["ratio"][label] for row in rows for label in ("tinygrad_gd", "torch") if label in row["ratio"]),
-                 default=1.0)  # every plotted point, torch's too: a point below the axis would silently vanish
+    lowest = min((ratio for _, ratio in plotted), default=1.0)  # every point, torch's too: none may fall off the axis
     left.set_ylim(bottom=min(0.9, lowest - 0.1))  # room under the floor line for a label placed below its point
     left.set(xscale="log", xlabel="FLOPs per step (batch × width of the 784-w-w/2-10 MLP)",
              ylabel="time per step / floor", title="W2: overhead over NumPy falls toward 1 as work grows")
@@ -278,6 +278,7 @@ def plot_scaling(scaling, path):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return left.get_ylim()  # (bottom, top) of the W2 panel: every plotted ratio lies between them
 
 
 # ---- reporting ----------------------------------------------------------------------------------------------
