@@ -20,8 +20,9 @@ from .autograd import grad
 from .creation import *  # noqa: F403 (tensor, zeros, ones, arange, linspace, randn, ...: see creation.__all__)
 from .creation import __all__ as _creation_names
 from .dtypes import float32, float64, get_default_dtype, int32, int64, set_default_dtype
+from .functional import concatenate, where
 from .random import manual_seed
-from .value import Tensor, Value, concatenate, is_grad_enabled, no_grad, where
+from .value import Tensor, Value, is_grad_enabled, no_grad
 
 # `import tinygrad_gd as torch`: torch.exp(x), torch.sum(x, dim=0), torch.cat(...), torch.gelu(x), ... (functional.py)
 globals().update(_functional.FUNCTIONS)

@@ -14,13 +14,13 @@ Axes are PyTorch's `dim=` (with `keepdim=`) or NumPy's `axis=` (with `keepdims=`
 ((1, 1, 3), (3,), 1.0, (2, 3))
 """
 
+import itertools
 import math
 
 import numpy as np
 
 from . import ops
-from . import value as _value
-from .value import Value, _axis, _constant, _leaf, apply, concatenate, where
+from .value import Value, _axis, _constant, _leaf, _raw, apply
 
 
 def _as_value(x):
@@ -350,13 +350,30 @@ def chunk(x, chunks, dim=0):
     return split(x, -(-x.shape[dim] // chunks), dim)
 
 
+def concatenate(values, axis=0):
+    """Join Values along an existing axis (np.concatenate); each gets back its own slab of the gradient."""
+    values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
+    ends = tuple(itertools.accumulate(v.shape[axis] if -v.ndim <= axis < v.ndim else 0 for v in values))  # once
+    return apply(ops.CONCATENATE, *values, axis=axis, ends=ends)
+
+
+def where(condition, x, y):
+    """Pick from x where `condition` holds and from y elsewhere; the condition itself has no gradient."""
+    like = x if isinstance(x, Value) else y if isinstance(y, Value) else Value(0.0)
+    condition = np.asarray(_raw(condition), dtype=bool)
+    return apply(ops.WHERE, _constant(x, like), _constant(y, like), condition=condition)
+
+
 def cat(tensors, dim=0, *, axis=None):
     """concatenate, under PyTorch's name."""
     return concatenate(list(tensors), axis=_axis(dim, axis))
 
 
 def stack(tensors, dim=0, *, axis=None):
-    return _value.stack(list(tensors), axis=_axis(dim, axis))
+    """Join Values along a new axis (np.stack)."""
+    tensors = list(tensors)  # (a generator too)
+    values = tuple(_constant(v, tensors[0] if isinstance(tensors[0], Value) else Value(0.0)) for v in tensors)
+    return apply(ops.STACK, *values, axis=_axis(dim, axis))
 
 
 def _full_index(x, dim, index):

@@ -18,8 +18,9 @@ derivative at probabilities of exactly 0 or 1).
 
 import numpy as np
 
+from .functional import stack, where
 from .ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
-from .value import Value, apply, stack, where
+from .value import Value, apply
 
 REDUCTIONS = ("mean", "sum", "none")
 

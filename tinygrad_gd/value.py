@@ -604,26 +604,6 @@ def _format(data):
     return np.array2string(np.asarray(data), precision=6, threshold=20, edgeitems=3, separator=", ")
 
 
-def concatenate(values, axis=0):
-    """Join Values along an existing axis (np.concatenate); each gets back its own slab of the gradient."""
-    values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
-    ends = tuple(itertools.accumulate(v.shape[axis] if -v.ndim <= axis < v.ndim else 0 for v in values))  # once
-    return apply(ops.CONCATENATE, *values, axis=axis, ends=ends)
-
-
-def stack(values, axis=0):
-    """Join Values along a new axis (np.stack)."""
-    values = tuple(_constant(v, values[0] if isinstance(values[0], Value) else Value(0.0)) for v in values)
-    return apply(ops.STACK, *values, axis=axis)
-
-
-def where(condition, x, y):
-    """Pick from x where `condition` holds and from y elsewhere; the condition itself has no gradient."""
-    like = x if isinstance(x, Value) else y if isinstance(y, Value) else Value(0.0)
-    condition = np.asarray(_raw(condition), dtype=bool)
-    return apply(ops.WHERE, _constant(x, like), _constant(y, like), condition=condition)
-
-
 def _comparison(ufunc):
     def compare(self, other):
         if other is None or isinstance(other, str):

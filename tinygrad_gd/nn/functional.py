@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..functional import concatenate, where
 from ..losses import (  # noqa: F401  (the losses are part of F, as in PyTorch)
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -28,7 +29,7 @@ from ..losses import (  # noqa: F401  (the losses are part of F, as in PyTorch)
 )
 from ..ops import IM2COL, LINEAR
 from ..random import generator
-from ..value import Value, apply, concatenate, where
+from ..value import Value, apply
 
 
 def _as_value(x):
