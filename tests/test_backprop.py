@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_gd import Value, backprop
+from tinygrad_gd import Value, backprop, no_grad
 from tinygrad_gd.autograd import gradcheck
 from tinygrad_gd.backprop import backward, sum_to_shape, topological_order, walk
 
@@ -382,3 +382,53 @@ def test_the_chain_goes_on_past_weights_that_wait_for_their_shares(monkeypatch):
     # h = ((x a + a) a + a) a + a = x a³ + a³ + a² + a: dh/dx = a³, dh/da = 3x a² + 3a² + 2a + 1
     assert grads["x"] == pytest.approx(0.5 ** 3)
     assert grads["a"] == pytest.approx(3 * 2.0 * 0.25 + 3 * 0.25 + 2 * 0.5 + 1)
+
+
+# ---- the chain's short way (issue 11) ----------------------------------------------------------------------------
+CHAIN_STEPS = {  # one input that needs a gradient per step: constants beside it, broadcasting, settings, views
+    "* 2": lambda v: v * 2.0, "- 1.5": lambda v: v - 1.5, "3 -": lambda v: 3.0 - v, "tanh": lambda v: v.tanh(),
+    "**2": lambda v: v ** 2, "exp": lambda v: (v * 0.1).exp(), "sum": lambda v: v.sum(), "T": lambda v: v.T,
+    "reshape": lambda v: v.reshape(-1), "+ rows": lambda v: v + Value(np.ones((2, *v.shape))),  # sum_to_shape
+    "* const": lambda v: Value(np.full(v.shape, 0.5)) * v, "relu": lambda v: (v - 0.2).relu()}
+
+
+@given(st.sampled_from([(), (3,), (2, 3)]), st.lists(st.sampled_from(sorted(CHAIN_STEPS)), min_size=1, max_size=8),
+       st.sampled_from([np.float32, np.float64]))
+def test_a_chain_walked_the_short_way_gives_what_the_general_loop_gives(shape, steps, dtype):
+    """The walk takes a chain at the top of the graph without its bookkeeping for waiting nodes; with `edges`
+    (the pictures) it takes the general loop. Both must yield the same nodes, in the same order, with the very
+    same numbers, and backward must store the same gradients."""
+    w = Value(np.linspace(-1, 1, int(np.prod(shape))).reshape(shape), requires_grad=True, dtype=dtype)
+    v = w
+    for step in steps:
+        v = CHAIN_STEPS[step](v)
+    root = v.sum() if v.ndim else v
+    grad = backprop.seed(root, None)
+    short, general = list(walk(root, grad)), list(walk(root, grad, edges=[]))
+    assert [node for node, _ in short] == [node for node, _ in general] and short[-1][0] is w
+    for (_, a), (_, b) in zip(short, general, strict=True):
+        assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    root.backward()  # (stored in the weight's dtype: a float64 constant beside a float32 weight promotes its share)
+    assert np.array_equal(w.grad.data, np.asarray(general[-1][1], w.dtype)) and w.grad.dtype == w.dtype
+
+
+def test_a_weight_at_the_end_of_a_chain_owns_its_gradient():
+    """`w + 1` hands its gradient on unchanged and `reshape` as a view: the weight's .grad is copied off both, so
+    an in-place step on one gradient cannot change another node's (the general loop's rule, on the short way)."""
+    for make in (lambda w: w + 1.0, lambda w: w.reshape(2, 2)):
+        w = Value(np.arange(4.0), requires_grad=True)
+        out = make(w)
+        out.backward(np.ones(out.shape))
+        assert not np.shares_memory(w.grad.data, out.grad.data)
+        assert np.array_equal(w.grad.data, np.ones(4))
+
+
+def test_a_chain_changed_in_place_is_refused_and_no_grad_is_written():
+    w = Value(2.0, requires_grad=True)
+    h = w * 3.0
+    loss = (h.tanh() - 1.0) ** 2
+    with no_grad():
+        h += 1.0  # changes what tanh used
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
+    assert w.grad is None and h.grad is None and loss.grad is None

@@ -111,66 +111,86 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     With a list `edges`, each contribution is appended as `(node, parent, contribution)` after the node is
     yielded, for the pictures (viz.frames). A node whose inputs changed in place raises RuntimeError first.
     """
-    pending, waiting, held, leaves, node, g = {}, [], None, [], root, grad  # (the root: nothing else waits yet)
+    node, g = root, grad
+    # A chain, as at the top of (w - 2) ** 2: one input needs a gradient and nothing else waits, so it goes next.
+    # The same checks, rules and order as the loop below, without its bookkeeping for what waits (W5: 4x faster).
+    while edges is None and not create_graph and (op := node.grad_fn) is not None and not op.variadic:
+        parents, saved, params = node.parents, node.saved, node.params
+        n, x, y = len(parents), parents[0], parents[-1]
+        second = n == 2 and y.requires_grad  # the input that needs the gradient: the second, or the first
+        if n > 2 or x.requires_grad == second:
+            break  # both, or none: the general loop
+        if node.version or x.version != saved[0] or y.version != saved[-1]:
+            _refuse_stale(node)
+        yield node, g
+        rule, out, parent = op.rules[second], node.data, y if second else x
+        parent_g = (rule(g, out, x.data, y.data, **params) if params else rule(g, out, x.data, y.data)) if n == 2 \
+            else rule(g, out, x.data, **params) if params else rule(g, out, x.data)
+        if parent_g.shape != parent.data.shape:
+            parent_g = sum_to_shape(parent_g, parent.data.shape)
+        if parent.grad_fn is None and type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
+            parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
+        node, g = parent, parent_g
+    if node.grad_fn is None:  # the chain ended at a weight, or the root is one: nothing else waits
+        yield node, g
+        return
+    pending, waiting, held, leaves = {}, [], None, []  # (the first node left: nothing else waits yet)
     while True:
-        op = node.grad_fn
-        if op is None:
-            yield node, g  # the root is a leaf: nothing above it
-        else:
-            parents, saved, params = node.parents, node.saved, node.params
-            n = len(parents)
-            if node.version or parents[0].version != saved[0] or parents[-1].version != saved[-1] or n > 2 and \
-                    tuple([p.version for p in parents]) != saved:  # the parents' versions now and when it was made
-                _refuse_stale(node)
-            yield node, g
-            # on Values with create_graph, else on bare arrays; one and two inputs without building a list
-            x, y = parents[0], parents[-1]
-            out, x, y = (node, x, y) if create_graph else (node.data, x.data, y.data)
-            many = n > 2 or op.variadic  # concatenate, stack: the rule gets the inputs as one list, made once
-            inputs = (parents if create_graph else [p.data for p in parents]) if many else None
-            chain = chain_g = None  # the parent that goes next, when it is the only one left to visit
-            for i, parent in enumerate(parents):
-                if not parent.requires_grad:
-                    continue  # no rule runs for a constant
-                if many:
-                    parent_g, shape = op.vjp(i, g, out, inputs, params), inputs[i].shape
-                else:  # the rule itself, called directly, with the op's settings (an axis, an exponent) if it has any
-                    rule, shape = op.rules[i], (y if i else x).shape
-                    parent_g = (rule(g, out, x, y, **params) if params else rule(g, out, x, y)) if n == 2 else \
-                        rule(g, out, x, **params) if params else rule(g, out, x)
-                if parent_g.shape != shape:
-                    parent_g = sum_to_shape(parent_g, shape)
-                if edges is not None:
-                    edges.append((node, parent, parent_g))
-                key = id(parent)
-                if parent is chain:  # x * x: a second share of the parent that goes next
-                    chain_g = chain_g + parent_g
-                elif key in pending:
-                    pending[key] = pending[key] + parent_g  # a new array, which the walk owns
-                elif parent.grad_fn is None:  # a leaf waits for every op node, outside the heap (it adds nothing)
-                    if type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
-                        parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
-                    leaves.append((-parent.created, key, parent))
-                    pending[key] = parent_g
-                elif chain is None and held is None and not waiting:
-                    chain, chain_g = parent, parent_g  # nothing else waits: it goes next (a chain)
-                else:  # it goes next if it comes before every waiting node, else it waits
-                    entry = (-parent.created, key, parent)
-                    if chain is not None:  # a second new parent: the newer of the two goes next
-                        other = (-chain.created, id(chain), chain)
-                        if entry < other:
-                            chain, chain_g, parent_g, entry = parent, parent_g, chain_g, other
-                    elif (held is None or entry < held) and (not waiting or entry < waiting[0]):
-                        chain, chain_g = parent, parent_g
-                        continue
-                    pending[entry[1]] = parent_g  # it waits: in the held place if it is newer, else in the heap
-                    if held is None or entry < held:
-                        held, entry = entry, held
-                    if entry is not None:
-                        heappush(waiting, entry)
-            if chain is not None:
-                node, g = chain, chain_g
-                continue
+        op = node.grad_fn  # an op node (leaves wait outside: they come last)
+        parents, saved, params = node.parents, node.saved, node.params
+        n = len(parents)
+        if node.version or parents[0].version != saved[0] or parents[-1].version != saved[-1] or n > 2 and \
+                tuple([p.version for p in parents]) != saved:  # the parents' versions now and when it was made
+            _refuse_stale(node)
+        yield node, g
+        # on Values with create_graph, else on bare arrays; one and two inputs without building a list
+        x, y = parents[0], parents[-1]
+        out, x, y = (node, x, y) if create_graph else (node.data, x.data, y.data)
+        many = n > 2 or op.variadic  # concatenate, stack: the rule gets the inputs as one list, made once
+        inputs = (parents if create_graph else [p.data for p in parents]) if many else None
+        chain = chain_g = None  # the parent that goes next, when it is the only one left to visit
+        for i, parent in enumerate(parents):
+            if not parent.requires_grad:
+                continue  # no rule runs for a constant
+            if many:
+                parent_g, shape = op.vjp(i, g, out, inputs, params), inputs[i].shape
+            else:  # the rule itself, called directly, with the op's settings (an axis, an exponent) if it has any
+                rule, shape = op.rules[i], (y if i else x).shape
+                parent_g = (rule(g, out, x, y, **params) if params else rule(g, out, x, y)) if n == 2 else \
+                    rule(g, out, x, **params) if params else rule(g, out, x)
+            if parent_g.shape != shape:
+                parent_g = sum_to_shape(parent_g, shape)
+            if edges is not None:
+                edges.append((node, parent, parent_g))
+            key = id(parent)
+            if parent is chain:  # x * x: a second share of the parent that goes next
+                chain_g = chain_g + parent_g
+            elif key in pending:
+                pending[key] = pending[key] + parent_g  # a new array, which the walk owns
+            elif parent.grad_fn is None:  # a leaf waits for every op node, outside the heap (it adds nothing)
+                if type(parent_g) is np.ndarray and (parent_g is g or parent_g.base is not None):
+                    parent_g = parent_g.copy()  # a weight's .grad must own its memory, not share g or a view
+                leaves.append((-parent.created, key, parent))
+                pending[key] = parent_g
+            elif chain is None and held is None and not waiting:
+                chain, chain_g = parent, parent_g  # nothing else waits: it goes next (a chain)
+            else:  # it goes next if it comes before every waiting node, else it waits
+                entry = (-parent.created, key, parent)
+                if chain is not None:  # a second new parent: the newer of the two goes next
+                    other = (-chain.created, id(chain), chain)
+                    if entry < other:
+                        chain, chain_g, parent_g, entry = parent, parent_g, chain_g, other
+                elif (held is None or entry < held) and (not waiting or entry < waiting[0]):
+                    chain, chain_g = parent, parent_g
+                    continue
+                pending[entry[1]] = parent_g  # it waits: in the held place if it is newer, else in the heap
+                if held is None or entry < held:
+                    held, entry = entry, held
+                if entry is not None:
+                    heappush(waiting, entry)
+        if chain is not None:
+            node, g = chain, chain_g
+            continue
         if held is not None and (not waiting or held < waiting[0]):
             (_, key, node), held = held, None
         elif waiting:
