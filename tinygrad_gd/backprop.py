@@ -101,19 +101,19 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     """Yield `(node, d(score)/d(node))` for every node that requires grad, in reverse topological order.
 
     Newest node first (`created` numbers the Values as they are made, each after its parents): the walk undoes
-    the forward pass, last op first. Op nodes wait by that number, their gradients in a dict; when a node's turn
-    comes, all its shares have arrived. One waiting node is `held` beside the heap (the newest to arrive since the
-    place was last empty), the others are in it: in a neuron's sum s + w·x, s waits out the product without the
-    heap. A node hands on directly the new parent that comes next anyway (in a chain, past weights that wait for
-    their shares, the newer of two new parents).
-    The leaves (weights) come last, newest first: they have no parents, so they just collect their shares.
-    The rules run on bare arrays, or with `create_graph` on the Values (a graph of the gradients).
-    With a list `edges`, each contribution is appended as `(node, parent, contribution)` after the node is
-    yielded, for the pictures (viz.frames). A node whose inputs changed in place raises RuntimeError first.
+    the forward pass, last op first. A chain at the top (each node one input that needs a gradient, as in
+    (w - 2) ** 2) goes the short way: each node hands its gradient straight to that input. Below it, op nodes wait
+    by their number, their gradients in a dict; when a node's turn comes, all its shares have arrived. One waiting
+    node is `held` beside the heap (the newest to arrive since the place was last empty), the others are in it: in
+    a neuron's sum s + w·x, s waits out the product without the heap. A node hands on directly the new parent that
+    comes next anyway (in a chain, past weights that wait for their shares, the newer of two new parents). The
+    leaves (weights) come last, newest first: they have no parents, so they just collect their shares. The rules
+    run on bare arrays, or with `create_graph` on the Values (a graph of the gradients), and then in the general
+    loop from the root, as with a list `edges`: each contribution is appended as `(node, parent, contribution)`
+    after the node is yielded, for the pictures (viz.frames). Inputs changed in place raise RuntimeError first.
     """
     node, g = root, grad
-    # A chain, as at the top of (w - 2) ** 2: one input needs a gradient and nothing else waits, so it goes next.
-    # The same checks, rules and order as the loop below, without its bookkeeping for what waits (W5: 4x faster).
+    # The short way: the loop below's checks, rules and order, without what waits (W5's walk: 2.1 µs -> 1.3 µs)
     while edges is None and not create_graph and (op := node.grad_fn) is not None and not op.variadic:
         parents, saved, params = node.parents, node.saved, node.params
         n, x, y = len(parents), parents[0], parents[-1]
