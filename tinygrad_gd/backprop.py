@@ -256,8 +256,8 @@ def backward(root: Node, grad=None, retain_graph: bool = False, create_graph: bo
     for node, g in walk(root, seed(root, grad, create_graph), create_graph):
         nodes.append(node)
         grads.append(g)
-    # (two lists, not a list of the pairs: 100,000 pairs kept alive made the collector run 20 % longer, GC on)
-    for node, g in zip(nodes, grads, strict=True):
+    # (two lists, not one of pairs: 100,000 pairs alive cost the collector 20 %; equal, so not strict: 0.16 µs)
+    for node, g in zip(nodes, grads, strict=False):
         if node.grad_fn is not None:
             node._grad = g  # an intermediate shows the latest pass
         elif node._grad is None:  # the walk hands a weight a gradient that it owns: no copy needed
