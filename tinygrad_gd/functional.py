@@ -537,6 +537,24 @@ def _where(x, condition, other):
     return where(condition, x, other)
 
 
+def numel(x):
+    return x.data.size
+
+
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """The index of the largest entry, an int64 Value (an index has no gradient)."""
+    return _leaf(np.asarray(x.data.argmax(_axis(dim, axis), keepdims=keepdim or keepdims))[()])
+
+
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    return _leaf(np.asarray(x.data.argmin(_axis(dim, axis), keepdims=keepdim or keepdims))[()])
+
+
+def _contains(x, item):
+    """`item in x`, PyTorch's rule: whether any element equals item."""
+    return bool(np.any(x.data == _raw(item)))
+
+
 def cpu(x):
     return x  # everything lives on the CPU
 
@@ -556,12 +574,12 @@ METHODS = {name: globals()[name] for name in (
     "tril", "triu", "split", "chunk", "gather", "scatter_add", "index_select", "masked_fill", "clone", "contiguous",
     "add", "sub", "mul", "div", "matmul", "neg", "sinh", "cosh", "asinh", "remainder", "floor_divide", "clamp_min",
     "clamp_max", "dot", "outer", "broadcast_to", "movedim", "narrow", "unbind", "roll", "isnan", "isinf", "isfinite",
-    "logical_not", "logical_and", "logical_or", "cpu")}
+    "logical_not", "logical_and", "logical_or", "cpu", "numel", "argmax", "argmin")}
 METHODS.update(pow=_pow, all=_all, any=_any, type=_type, mm=matmul, bmm=matmul, where=_where, __mod__=remainder,
                __floordiv__=floor_divide, negative=neg, dim=lambda x: x.ndim,
                astype=lambda x, dtype: x.to(dtype), float=lambda x: x.to(np.float32),
                double=lambda x: x.to(np.float64), half=lambda x: x.to(np.float16), long=lambda x: x.to(np.int64),
-               int=lambda x: x.to(np.int32), bool=lambda x: x.to(np.bool_))
+               int=lambda x: x.to(np.int32), bool=lambda x: x.to(np.bool_), __contains__=_contains)
 for _name, _method in METHODS.items():
     setattr(Value, _name, _method)
 
@@ -582,5 +600,6 @@ FUNCTIONS = {name: _function(name) for name in (
     "softmax", "log_softmax", "eq", "ne", "lt", "le", "gt", "ge", "detach")}
 FUNCTIONS.update({name: METHODS[name] for name in METHODS
                   if name not in ("float", "double", "half", "long", "int", "bool", "type", "astype", "dim", "where",
+                                  "__contains__", "argmax", "argmin",
                                   "__mod__", "__floordiv__", "cpu")})
 FUNCTIONS.update(max=_max, min=_min, cat=cat, concat=cat, stack=stack, pad=pad, split=split, chunk=chunk)

@@ -258,9 +258,6 @@ class Value:
 
     size = property(lambda self: _Size(self.data), doc="PyTorch's `size()`: the shape, `size(dim)` one length.")
 
-    def numel(self):
-        return self.data.size
-
     def to(self, dtype):
         """The same numbers as `dtype` (or another Value's dtype): differentiable between floats, else a constant.
 
@@ -275,13 +272,6 @@ class Value:
             return apply(ops.CAST, self, dtype=dtype)
         return _leaf(self.data.astype(dtype))
 
-    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        """The index of the largest entry, an int64 Value (an index has no gradient)."""
-        return _leaf(np.asarray(self.data.argmax(_axis(dim, axis), keepdims=keepdim or keepdims))[()])
-
-    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        return _leaf(np.asarray(self.data.argmin(_axis(dim, axis), keepdims=keepdim or keepdims))[()])
-
     def __array__(self, dtype=None, copy=None):
         return np.array(self.data, dtype=dtype, copy=copy) if copy else np.asarray(self.data, dtype=dtype)
 
@@ -294,9 +284,6 @@ class Value:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d Value: it holds one number (use .item())")
         return (self[i] for i in range(len(self.data)))
-
-    def __contains__(self, x):  # PyTorch's rule: `x in v` is whether any element equals x
-        return bool(np.any(self.data == _raw(x)))
 
     def __deepcopy__(self, memo):  # no recursion (a 100,000-deep graph): parents first, numbered anew; ops shared
         for node in backprop.topological_order(self):
