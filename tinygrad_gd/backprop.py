@@ -115,7 +115,7 @@ def walk(root: Node, grad, create_graph: bool = False, edges: list | None = None
     after the node is yielded, for the pictures (viz.frames). Inputs changed in place raise RuntimeError first.
     """
     node, g = root, grad
-    # The short way: the loop below's checks, rules and order, without what waits (W5's walk: 2.1 µs -> 1.3 µs)
+    # The short way: the loop below's checks, rules and order, without what waits (W5's walk: 2.1 µs -> 1.2 µs)
     while edges is None and not create_graph and (op := node.grad_fn) is not None and not op.variadic:
         x, y, saved, params = node._x, node._y, node.saved, node.params
         if type(x) is tuple:
